@@ -1,0 +1,163 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::Topology;
+use crate::config::AmqpUrl;
+
+/// A live connection and its confirm-mode publishing channel. Replaced as a whole after
+/// every reconnect; consumers watch [`Broker::links`] to re-create themselves on it.
+#[derive(Clone)]
+pub struct Link {
+    pub connection: Arc<Connection>,
+    pub publisher: Channel,
+    /// Increases by one with every new connection.
+    pub generation: u64,
+}
+
+impl Link {
+    pub fn is_open(&self) -> bool {
+        self.connection.status().connected() && self.publisher.status().connected()
+    }
+}
+
+/// Handle on the supervised broker connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    link: watch::Sender<Option<Link>>,
+    reconnect: Notify,
+    topology: Topology,
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl Broker {
+    /// Starts the supervisor. It returns at once: the service runs (not ready) while the
+    /// broker is unreachable and connects as soon as it can.
+    pub fn start(url: AmqpUrl, topology: Topology, shutdown: CancellationToken) -> Self {
+        let (link, _) = watch::channel(None);
+        let inner = Arc::new(Inner { link, reconnect: Notify::new(), topology });
+        tokio::spawn(supervise(inner.clone(), url, shutdown));
+        Self { inner }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// The current link, if connected.
+    pub fn link(&self) -> Option<Link> {
+        self.inner.link.borrow().clone().filter(Link::is_open)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.link().is_some()
+    }
+
+    /// Every change of link (connected, lost, reconnected).
+    pub fn links(&self) -> watch::Receiver<Option<Link>> {
+        self.inner.link.subscribe()
+    }
+
+    /// Waits until connected, at most `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.links();
+        tokio::time::timeout(timeout, async {
+            loop {
+                if rx.borrow_and_update().as_ref().is_some_and(Link::is_open) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// Asks the supervisor to drop the current connection and make a new one (after a
+    /// channel-level error, which closes the channel but not the connection).
+    pub fn request_reconnect(&self) {
+        self.inner.reconnect.notify_one();
+    }
+}
+
+async fn supervise(inner: Arc<Inner>, url: AmqpUrl, shutdown: CancellationToken) {
+    let mut backoff = MIN_BACKOFF;
+    let mut generation = 0;
+    while !shutdown.is_cancelled() {
+        match connect(&url, &inner.topology).await {
+            Ok((connection, publisher)) => {
+                generation += 1;
+                backoff = MIN_BACKOFF;
+                tracing::info!(generation, "connected to RabbitMQ");
+                let (lost_tx, mut lost_rx) = tokio::sync::mpsc::unbounded_channel();
+                connection.on_error(move |err| {
+                    let _ = lost_tx.send(err);
+                });
+                let connection = Arc::new(connection);
+                inner.link.send_replace(Some(Link {
+                    connection: connection.clone(),
+                    publisher: publisher.clone(),
+                    generation,
+                }));
+                // Status polling backs up the error callback, which a clean server-side
+                // close does not always trigger.
+                let mut poll = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tokio::select! {
+                        err = lost_rx.recv() => {
+                            tracing::warn!(error = ?err, "RabbitMQ connection lost");
+                            break;
+                        }
+                        _ = inner.reconnect.notified() => {
+                            tracing::warn!("reconnect requested");
+                            break;
+                        }
+                        _ = poll.tick() => {
+                            if !(connection.status().connected() && publisher.status().connected()) {
+                                tracing::warn!("RabbitMQ connection or channel closed");
+                                break;
+                            }
+                        }
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+                inner.link.send_replace(None);
+                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye")).await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "cannot reach RabbitMQ");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    inner.link.send_replace(None);
+}
+
+async fn connect(url: &AmqpUrl, topology: &Topology) -> lapin::Result<(Connection, Channel)> {
+    let properties = ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio);
+    let connection = tokio::time::timeout(Duration::from_secs(5), Connection::connect(url.expose(), properties))
+        .await
+        .map_err(|_| lapin::Error::IOError(Arc::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))))??;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok((connection, channel))
+}

@@ -1,0 +1,155 @@
+use std::time::Duration;
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, ExchangeKind};
+
+/// Names and shape of the exchange and queues. [`Topology::contract`] is what production
+/// uses; tests use [`Topology::unique`] so they never share queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// Topic exchange every event is published to.
+    pub exchange: String,
+    /// The worker's quorum queue, bound to the postback routing key.
+    pub work_queue: String,
+    /// Where messages end after their last attempt, or when undecodable.
+    pub dead_letter_queue: String,
+    /// Back-off steps: attempt n waits `retry_delays[min(n, len) - 1]` before redelivery.
+    pub retry_delays: Vec<Duration>,
+    /// Quorum queue redelivery cap: a message that keeps crashing its consumer is
+    /// dead-lettered instead of looping forever.
+    pub delivery_limit: u32,
+    /// Tests only: unused queues disappear after this long, so a failed test leaves nothing.
+    pub expires: Option<Duration>,
+}
+
+impl Topology {
+    pub fn contract() -> Self {
+        Self::named("payments", "subscription-worker")
+    }
+
+    /// Same shape with other names (the dead-letter and delay queues derive from the work queue).
+    pub fn named(exchange: &str, work_queue: &str) -> Self {
+        Self {
+            exchange: exchange.to_string(),
+            work_queue: work_queue.to_string(),
+            dead_letter_queue: format!("{work_queue}.dlq"),
+            retry_delays: [1, 5, 30, 120, 600].into_iter().map(Duration::from_secs).collect(),
+            delivery_limit: 20,
+            expires: None,
+        }
+    }
+
+    /// Uniquely named topology for one test, removed by the broker shortly after its last use.
+    pub fn unique(label: &str) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut t = Self::named(&format!("test.{label}.{id}"), &format!("test.{label}.{id}.work"));
+        t.expires = Some(Duration::from_secs(120));
+        t
+    }
+
+    /// Name of the delay queue used for retry `attempt` (1-based).
+    pub fn delay_queue(&self, attempt: u32) -> String {
+        let idx = (attempt.max(1) as usize - 1).min(self.retry_delays.len().saturating_sub(1));
+        let delay = self.retry_delays.get(idx).copied().unwrap_or(Duration::from_secs(1));
+        format!("{}.retry.{}ms", self.work_queue, delay.as_millis())
+    }
+
+    /// Declares everything idempotently. Every service declares the same arguments, so any
+    /// of them may start first.
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        channel
+            .exchange_declare(
+                &self.exchange,
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions { durable: true, auto_delete: self.expires.is_some(), ..Default::default() },
+                FieldTable::default(),
+            )
+            .await?;
+
+        let mut dlq_args = self.base_args();
+        dlq_args.insert("x-queue-type".into(), long_string("quorum"));
+        self.declare_queue(channel, &self.dead_letter_queue, dlq_args).await?;
+
+        let mut work_args = self.base_args();
+        work_args.insert("x-queue-type".into(), long_string("quorum"));
+        work_args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(self.delivery_limit as i64));
+        // Rejected messages and those past the delivery limit go to the DLQ.
+        work_args.insert("x-dead-letter-exchange".into(), long_string(""));
+        work_args.insert("x-dead-letter-routing-key".into(), long_string(&self.dead_letter_queue));
+        self.declare_queue(channel, &self.work_queue, work_args).await?;
+        channel
+            .queue_bind(
+                &self.work_queue,
+                &self.exchange,
+                events::ROUTING_KEY_POSTBACK,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+
+        for attempt in 1..=self.retry_delays.len() as u32 {
+            let delay = self.retry_delays[attempt as usize - 1];
+            let mut args = self.base_args();
+            // A delayed message expires after its wait and is dead-lettered back to work.
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
+            args.insert("x-dead-letter-exchange".into(), long_string(""));
+            args.insert("x-dead-letter-routing-key".into(), long_string(&self.work_queue));
+            self.declare_queue(channel, &self.delay_queue(attempt), args).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the queues and the exchange (tests clean up with this).
+    pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
+        let mut queues = vec![self.work_queue.clone(), self.dead_letter_queue.clone()];
+        queues.extend((1..=self.retry_delays.len() as u32).map(|a| self.delay_queue(a)));
+        for q in queues {
+            channel.queue_delete(&q, QueueDeleteOptions::default()).await?;
+        }
+        channel.exchange_delete(&self.exchange, Default::default()).await
+    }
+
+    fn base_args(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        if let Some(expires) = self.expires {
+            args.insert("x-expires".into(), AMQPValue::LongLongInt(expires.as_millis() as i64));
+        }
+        args
+    }
+
+    async fn declare_queue(&self, channel: &Channel, name: &str, args: FieldTable) -> lapin::Result<()> {
+        channel
+            .queue_declare(name, QueueDeclareOptions { durable: true, ..Default::default() }, args)
+            .await
+            .map(|_| ())
+    }
+}
+
+fn long_string(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.to_string()))
+}
+
+/// Reads a string header of a message (`x-…` headers the worker sets on retries).
+pub fn header_str(headers: &Option<FieldTable>, name: &str) -> Option<String> {
+    let value = headers.as_ref()?.inner().get(&ShortString::from(name))?;
+    match value {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delay_queues_grow_and_clamp_at_the_last_step() {
+        let t = Topology::contract();
+        assert_eq!(t.delay_queue(1), "subscription-worker.retry.1000ms");
+        assert_eq!(t.delay_queue(2), "subscription-worker.retry.5000ms");
+        assert_eq!(t.delay_queue(99), "subscription-worker.retry.600000ms");
+        assert_eq!(t.dead_letter_queue, "subscription-worker.dlq");
+    }
+}

@@ -1,0 +1,245 @@
+//! Configuration: `config/default.toml`, then `config/$APP_ENV.toml`, then environment
+//! variables (the contract's flat names, e.g. `DATABASE_URL`), which win. A `.env` file in
+//! the working directory is loaded first when present.
+//!
+//! Each service declares its own settings struct with field names that are the lower-case
+//! variable names; a missing or malformed value is reported naming the variable.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+/// A configuration problem, displayed as one line naming the environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+/// Loads settings of type `S` from the layered sources.
+pub fn load<S: DeserializeOwned>() -> Result<S, ConfigError> {
+    // A missing .env is normal; a malformed one is not silently ignored.
+    if let Err(err) = dotenvy::dotenv() {
+        if !err.not_found() {
+            return Err(ConfigError {
+                variable: ".env".into(),
+                problem: err.to_string(),
+            });
+        }
+    }
+    let dir = std::env::var("APP_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("config"));
+    let mut builder =
+        config::Config::builder().add_source(config::File::from(dir.join("default.toml")).required(false));
+    if let Ok(env) = std::env::var("APP_ENV") {
+        builder = builder.add_source(config::File::from(dir.join(format!("{env}.toml"))).required(false));
+    }
+    let config = builder
+        .add_source(config::Environment::default().try_parsing(true))
+        .build()
+        .map_err(|e| ConfigError {
+            variable: "config".into(),
+            problem: e.to_string(),
+        })?;
+    from_config(config)
+}
+
+/// Deserialises a built [`config::Config`], naming the offending variable on failure.
+pub fn from_config<S: DeserializeOwned>(config: config::Config) -> Result<S, ConfigError> {
+    serde_path_to_error::deserialize(config).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        // A missing field is reported against its parent; name the field itself.
+        let missing = missing_field(&inner);
+        let variable = missing.clone().unwrap_or(path);
+        ConfigError {
+            variable: variable.to_uppercase(),
+            problem: if missing.is_some() {
+                "required but not set".to_string()
+            } else {
+                // Values are never echoed: they may be secrets.
+                inner.split(" at line").next().unwrap_or(&inner).to_string()
+            },
+        }
+    })
+}
+
+/// The field named by serde's or config's "missing field" message.
+fn missing_field(message: &str) -> Option<String> {
+    if !message.starts_with("missing") {
+        return None;
+    }
+    message
+        .split(['`', '"'])
+        .nth(1)
+        .map(str::to_string)
+}
+
+/// A PostgreSQL URL. Accepts the `postgresql+asyncpg://` form of the original guide and
+/// keeps the whole URL secret (it may carry a password).
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let normalised = if let Some(rest) = raw.strip_prefix("postgresql+asyncpg://") {
+            format!("postgres://{rest}")
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            raw.to_string()
+        } else {
+            return Err("expected a postgres:// or postgresql+asyncpg:// URL".into());
+        };
+        Ok(Self(SecretString::from(normalised)))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl([REDACTED])")
+    }
+}
+
+impl Default for DatabaseUrl {
+    fn default() -> Self {
+        Self(SecretString::from("postgres://127.0.0.1/payments"))
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An AMQP URL (may carry a password).
+#[derive(Clone)]
+pub struct AmqpUrl(SecretString);
+
+impl AmqpUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if !(raw.starts_with("amqp://") || raw.starts_with("amqps://")) {
+            return Err("expected an amqp:// or amqps:// URL".into());
+        }
+        Ok(Self(SecretString::from(raw.to_string())))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for AmqpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AmqpUrl([REDACTED])")
+    }
+}
+
+impl Default for AmqpUrl {
+    fn default() -> Self {
+        Self(SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"))
+    }
+}
+
+impl<'de> Deserialize<'de> for AmqpUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Deserialises a secret that must not be empty.
+pub fn non_empty_secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    let raw = String::deserialize(d)?;
+    if raw.trim().is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    Ok(SecretString::from(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        database_url: DatabaseUrl,
+        #[serde(deserialize_with = "non_empty_secret")]
+        auth_jwt_secret: SecretString,
+        #[serde(default = "default_port")]
+        port: u16,
+    }
+
+    fn default_port() -> u16 {
+        8080
+    }
+
+    fn build(pairs: &[(&str, &str)]) -> Result<Sample, ConfigError> {
+        let mut b = config::Config::builder();
+        for (k, v) in pairs {
+            b = b.set_override(*k, *v).unwrap();
+        }
+        from_config(b.build().unwrap())
+    }
+
+    #[test]
+    fn asyncpg_urls_are_accepted_and_normalised() {
+        let s = build(&[
+            ("database_url", "postgresql+asyncpg://u:p@db/app"),
+            ("auth_jwt_secret", "k"),
+        ])
+        .unwrap();
+        assert_eq!(s.database_url.expose(), "postgres://u:p@db/app");
+        assert_eq!(s.port, 8080);
+    }
+
+    #[test]
+    fn a_missing_required_value_names_the_variable() {
+        let err = build(&[("database_url", "postgres://db/app")]).unwrap_err();
+        assert_eq!(err.variable, "AUTH_JWT_SECRET");
+        assert_eq!(
+            err.to_string(),
+            "configuration error: AUTH_JWT_SECRET: required but not set"
+        );
+    }
+
+    #[test]
+    fn a_malformed_value_names_the_variable_without_echoing_it() {
+        let err = build(&[
+            ("database_url", "mysql://secret-password@db"),
+            ("auth_jwt_secret", "k"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+        assert!(!err.to_string().contains("secret-password"), "{err}");
+        let err = build(&[
+            ("database_url", "postgres://db/app"),
+            ("auth_jwt_secret", "k"),
+            ("port", "eighty"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "PORT");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = build(&[
+            ("database_url", "postgres://user:hunter2@db/app"),
+            ("auth_jwt_secret", "topsecret"),
+        ])
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("topsecret"), "{debug}");
+    }
+}
