@@ -34,10 +34,11 @@ pub fn load<S: DeserializeOwned>() -> Result<S, ConfigError> {
     let dir = std::env::var("APP_CONFIG_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from("config"));
-    let mut builder =
-        config::Config::builder().add_source(config::File::from(dir.join("default.toml")).required(false));
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from(dir.join("default.toml")).required(false));
     if let Ok(env) = std::env::var("APP_ENV") {
-        builder = builder.add_source(config::File::from(dir.join(format!("{env}.toml"))).required(false));
+        builder =
+            builder.add_source(config::File::from(dir.join(format!("{env}.toml"))).required(false));
     }
     let config = builder
         .add_source(config::Environment::default().try_parsing(true))
@@ -74,10 +75,7 @@ fn missing_field(message: &str) -> Option<String> {
     if !message.starts_with("missing") {
         return None;
     }
-    message
-        .split(['`', '"'])
-        .nth(1)
-        .map(str::to_string)
+    message.split(['`', '"']).nth(1).map(str::to_string)
 }
 
 /// A PostgreSQL URL. Accepts the `postgresql+asyncpg://` form of the original guide and
@@ -240,6 +238,9 @@ mod tests {
         ])
         .unwrap();
         let debug = format!("{s:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("topsecret"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("topsecret"),
+            "{debug}"
+        );
     }
 }

@@ -14,7 +14,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 /// Connects and applies pending migrations. sqlx takes an advisory lock while migrating, so
 /// several replicas starting at once are safe.
 #[tracing::instrument(name = "connect database", skip_all)]
-pub async fn connect_and_migrate(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<PgPool> {
+pub async fn connect_and_migrate(
+    url: &DatabaseUrl,
+    max_connections: u32,
+) -> anyhow::Result<PgPool> {
     let pool = connect(url, max_connections)?;
     MIGRATOR
         .run(&pool)
@@ -37,10 +40,13 @@ pub fn connect(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<PgPool
 
 /// True when a trivial query succeeds: used by readiness probes.
 pub async fn is_reachable(pool: &PgPool) -> bool {
-    tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool))
-        .await
-        .map(|r| r.is_ok())
-        .unwrap_or(false)
+    tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(pool),
+    )
+    .await
+    .map(|r| r.is_ok())
+    .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -50,7 +56,13 @@ mod tests {
     #[sqlx::test(migrations = false)]
     async fn migrations_create_the_contract_tables_on_an_empty_database(pool: PgPool) {
         MIGRATOR.run(&pool).await.unwrap();
-        for table in ["users", "payments", "processed_messages", "outbox_events", "idempotency_keys"] {
+        for table in [
+            "users",
+            "payments",
+            "processed_messages",
+            "outbox_events",
+            "idempotency_keys",
+        ] {
             let exists: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_name = $1)",
             )
@@ -70,7 +82,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(ty, "numeric");
-        sqlx::query("INSERT INTO users (id) VALUES (1)").execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO users (id) VALUES (1)")
+            .execute(&pool)
+            .await
+            .unwrap();
         let bad = sqlx::query(
             "INSERT INTO payments (user_id, order_id, amount, currency, subscription_tier, subscription_months) \
              VALUES (1, 'o1', -1, 'USD', 'pro', 1)",

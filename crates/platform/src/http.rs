@@ -25,7 +25,10 @@ pub struct ErrorDetail {
 
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status).json(ErrorBody {
-        error: ErrorDetail { code: code.to_string(), message: message.into() },
+        error: ErrorDetail {
+            code: code.to_string(),
+            message: message.into(),
+        },
     })
 }
 
@@ -39,9 +42,15 @@ pub fn readiness(checks: &[(&str, bool)]) -> HttpResponse {
     let ready = checks.iter().all(|(_, ok)| *ok);
     let details: serde_json::Map<String, serde_json::Value> = checks
         .iter()
-        .map(|(name, ok)| (name.to_string(), serde_json::Value::from(if *ok { "up" } else { "down" })))
+        .map(|(name, ok)| {
+            (
+                name.to_string(),
+                serde_json::Value::from(if *ok { "up" } else { "down" }),
+            )
+        })
         .collect();
-    let body = serde_json::json!({"status": if ready { "ready" } else { "not ready" }, "checks": details});
+    let body =
+        serde_json::json!({"status": if ready { "ready" } else { "not ready" }, "checks": details});
     if ready {
         HttpResponse::Ok().json(body)
     } else {
@@ -65,11 +74,15 @@ pub async fn record_request(
     let started = Instant::now();
     let method = req.method().to_string();
     let res = next.call(req).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
     let status = res.status().as_u16().to_string();
     let labels = [("route", route), ("method", method), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
     Ok(res)
 }
 
@@ -77,44 +90,60 @@ pub async fn record_request(
 /// 415 for a wrong content type, 400 for malformed JSON, 422 for well-formed JSON with
 /// missing or mistyped fields.
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default().limit(limit).error_handler(|err, _req| {
-        use actix_web::error::JsonPayloadError as E;
-        let response = match &err {
-            E::OverflowKnownLength { .. } | E::Overflow { .. } => {
-                error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
-            }
-            E::ContentType => error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected Content-Type: application/json",
-            ),
-            E::Deserialize(e) if e.is_data() => {
-                error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.to_string())
-            }
-            E::Deserialize(e) => error_response(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
-            other => error_response(StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
-        };
-        actix_web::error::InternalError::from_response(err, response).into()
-    })
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| {
+            use actix_web::error::JsonPayloadError as E;
+            let response = match &err {
+                E::OverflowKnownLength { .. } | E::Overflow { .. } => error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                ),
+                E::ContentType => error_response(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "expected Content-Type: application/json",
+                ),
+                E::Deserialize(e) if e.is_data() => error_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    e.to_string(),
+                ),
+                E::Deserialize(e) => {
+                    error_response(StatusCode::BAD_REQUEST, "malformed_json", e.to_string())
+                }
+                other => error_response(StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
+            };
+            actix_web::error::InternalError::from_response(err, response).into()
+        })
 }
 
 /// Form extractor config with the same error body.
 pub fn form_config(limit: usize) -> web::FormConfig {
-    web::FormConfig::default().limit(limit).error_handler(|err, _req| {
-        use actix_web::error::UrlencodedError as E;
-        let response = match &err {
-            E::Overflow { .. } => {
-                error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
-            }
-            E::ContentType => error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected Content-Type: application/x-www-form-urlencoded",
-            ),
-            other => error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_form", other.to_string()),
-        };
-        actix_web::error::InternalError::from_response(err, response).into()
-    })
+    web::FormConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| {
+            use actix_web::error::UrlencodedError as E;
+            let response = match &err {
+                E::Overflow { .. } => error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                ),
+                E::ContentType => error_response(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "expected Content-Type: application/x-www-form-urlencoded",
+                ),
+                other => error_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_form",
+                    other.to_string(),
+                ),
+            };
+            actix_web::error::InternalError::from_response(err, response).into()
+        })
 }
 
 /// Query-string extractor config with the same error body.

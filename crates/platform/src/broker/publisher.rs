@@ -41,7 +41,10 @@ impl Broker {
                 .basic_publish(
                     exchange,
                     routing_key,
-                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
                     payload,
                     properties,
                 )

@@ -45,7 +45,11 @@ impl Broker {
     /// broker is unreachable and connects as soon as it can.
     pub fn start(url: AmqpUrl, topology: Topology, shutdown: CancellationToken) -> Self {
         let (link, _) = watch::channel(None);
-        let inner = Arc::new(Inner { link, reconnect: Notify::new(), topology });
+        let inner = Arc::new(Inner {
+            link,
+            reconnect: Notify::new(),
+            topology,
+        });
         tokio::spawn(supervise(inner.clone(), url, shutdown));
         Self { inner }
     }
@@ -134,7 +138,8 @@ async fn supervise(inner: Arc<Inner>, url: AmqpUrl, shutdown: CancellationToken)
                     }
                 }
                 inner.link.send_replace(None);
-                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye")).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye"))
+                    .await;
             }
             Err(err) => {
                 tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "cannot reach RabbitMQ");
@@ -153,11 +158,21 @@ async fn connect(url: &AmqpUrl, topology: &Topology) -> lapin::Result<(Connectio
     let properties = ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio);
-    let connection = tokio::time::timeout(Duration::from_secs(5), Connection::connect(url.expose(), properties))
-        .await
-        .map_err(|_| lapin::Error::IOError(Arc::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))))??;
+    let connection = tokio::time::timeout(
+        Duration::from_secs(5),
+        Connection::connect(url.expose(), properties),
+    )
+    .await
+    .map_err(|_| {
+        lapin::Error::IOError(Arc::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )))
+    })??;
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     Ok((connection, channel))
 }

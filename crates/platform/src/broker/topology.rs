@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 
@@ -34,7 +36,10 @@ impl Topology {
             exchange: exchange.to_string(),
             work_queue: work_queue.to_string(),
             dead_letter_queue: format!("{work_queue}.dlq"),
-            retry_delays: [1, 5, 30, 120, 600].into_iter().map(Duration::from_secs).collect(),
+            retry_delays: [1, 5, 30, 120, 600]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
             delivery_limit: 20,
             expires: None,
         }
@@ -43,7 +48,10 @@ impl Topology {
     /// Uniquely named topology for one test, removed by the broker shortly after its last use.
     pub fn unique(label: &str) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let mut t = Self::named(&format!("test.{label}.{id}"), &format!("test.{label}.{id}.work"));
+        let mut t = Self::named(
+            &format!("test.{label}.{id}"),
+            &format!("test.{label}.{id}.work"),
+        );
         t.expires = Some(Duration::from_secs(120));
         t
     }
@@ -51,7 +59,11 @@ impl Topology {
     /// Name of the delay queue used for retry `attempt` (1-based).
     pub fn delay_queue(&self, attempt: u32) -> String {
         let idx = (attempt.max(1) as usize - 1).min(self.retry_delays.len().saturating_sub(1));
-        let delay = self.retry_delays.get(idx).copied().unwrap_or(Duration::from_secs(1));
+        let delay = self
+            .retry_delays
+            .get(idx)
+            .copied()
+            .unwrap_or(Duration::from_secs(1));
         format!("{}.retry.{}ms", self.work_queue, delay.as_millis())
     }
 
@@ -62,22 +74,34 @@ impl Topology {
             .exchange_declare(
                 &self.exchange,
                 ExchangeKind::Topic,
-                ExchangeDeclareOptions { durable: true, auto_delete: self.expires.is_some(), ..Default::default() },
+                ExchangeDeclareOptions {
+                    durable: true,
+                    auto_delete: self.expires.is_some(),
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await?;
 
         let mut dlq_args = self.base_args();
         dlq_args.insert("x-queue-type".into(), long_string("quorum"));
-        self.declare_queue(channel, &self.dead_letter_queue, dlq_args).await?;
+        self.declare_queue(channel, &self.dead_letter_queue, dlq_args)
+            .await?;
 
         let mut work_args = self.base_args();
         work_args.insert("x-queue-type".into(), long_string("quorum"));
-        work_args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(self.delivery_limit as i64));
+        work_args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(self.delivery_limit as i64),
+        );
         // Rejected messages and those past the delivery limit go to the DLQ.
         work_args.insert("x-dead-letter-exchange".into(), long_string(""));
-        work_args.insert("x-dead-letter-routing-key".into(), long_string(&self.dead_letter_queue));
-        self.declare_queue(channel, &self.work_queue, work_args).await?;
+        work_args.insert(
+            "x-dead-letter-routing-key".into(),
+            long_string(&self.dead_letter_queue),
+        );
+        self.declare_queue(channel, &self.work_queue, work_args)
+            .await?;
         channel
             .queue_bind(
                 &self.work_queue,
@@ -92,10 +116,17 @@ impl Topology {
             let delay = self.retry_delays[attempt as usize - 1];
             let mut args = self.base_args();
             // A delayed message expires after its wait and is dead-lettered back to work.
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(delay.as_millis() as i64),
+            );
             args.insert("x-dead-letter-exchange".into(), long_string(""));
-            args.insert("x-dead-letter-routing-key".into(), long_string(&self.work_queue));
-            self.declare_queue(channel, &self.delay_queue(attempt), args).await?;
+            args.insert(
+                "x-dead-letter-routing-key".into(),
+                long_string(&self.work_queue),
+            );
+            self.declare_queue(channel, &self.delay_queue(attempt), args)
+                .await?;
         }
         Ok(())
     }
@@ -105,22 +136,41 @@ impl Topology {
         let mut queues = vec![self.work_queue.clone(), self.dead_letter_queue.clone()];
         queues.extend((1..=self.retry_delays.len() as u32).map(|a| self.delay_queue(a)));
         for q in queues {
-            channel.queue_delete(&q, QueueDeleteOptions::default()).await?;
+            channel
+                .queue_delete(&q, QueueDeleteOptions::default())
+                .await?;
         }
-        channel.exchange_delete(&self.exchange, Default::default()).await
+        channel
+            .exchange_delete(&self.exchange, Default::default())
+            .await
     }
 
     fn base_args(&self) -> FieldTable {
         let mut args = FieldTable::default();
         if let Some(expires) = self.expires {
-            args.insert("x-expires".into(), AMQPValue::LongLongInt(expires.as_millis() as i64));
+            args.insert(
+                "x-expires".into(),
+                AMQPValue::LongLongInt(expires.as_millis() as i64),
+            );
         }
         args
     }
 
-    async fn declare_queue(&self, channel: &Channel, name: &str, args: FieldTable) -> lapin::Result<()> {
+    async fn declare_queue(
+        &self,
+        channel: &Channel,
+        name: &str,
+        args: FieldTable,
+    ) -> lapin::Result<()> {
         channel
-            .queue_declare(name, QueueDeclareOptions { durable: true, ..Default::default() }, args)
+            .queue_declare(
+                name,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
             .await
             .map(|_| ())
     }

@@ -1,0 +1,20 @@
+//! Starts the four services as real processes with one coherent configuration: the
+//! sandbox stands in for CryptoCloud and posts back to the ingest; checkout and the worker
+//! talk to the sandbox. Used by `scripts/run.sh` (fixed contract ports) and by the
+//! end-to-end tests (free ports, their own database and RabbitMQ vhost).
+
+pub mod client;
+pub mod infra;
+pub mod process;
+mod stack;
+
+pub use stack::{LogMode, Ports, Stack, StackConfig};
+
+/// Development credentials shared by the sandbox and the services that talk to it.
+pub mod dev_credentials {
+    pub const API_KEY: &str = "sandbox-api-key";
+    pub const SHOP_ID: &str = "SANDBOXSHOP00001";
+    pub const SECRET_KEY: &str = "sandbox-secret-key";
+    pub const AUTH_JWT_SECRET: &str = "dev-only-user-token-key-change-me";
+    pub const ADMIN_TOKEN: &str = "dev-admin-token";
+}

@@ -1,0 +1,144 @@
+//! `stack`: runs checkout, webhook-ingest, subscription-worker and the CryptoCloud sandbox
+//! together against the local PostgreSQL and RabbitMQ. `--demo` takes one payment end to
+//! end in an isolated copy of the stack and exits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::json;
+use stack::client::StackClient;
+use stack::{LogMode, Stack, StackConfig};
+
+#[derive(Parser)]
+#[command(about = "Run the whole payments stack locally, with the sandbox in place of CryptoCloud")]
+struct Args {
+    /// Take one scripted payment end to end, print the plan before and after, and exit.
+    #[arg(long)]
+    demo: bool,
+    /// How the sandbox sends postbacks: json or form.
+    #[arg(long, default_value = "json")]
+    postback_format: String,
+    /// User id of the development sign-in link.
+    #[arg(long, default_value_t = 1)]
+    user_id: i64,
+    /// Folder with the service binaries (default: next to this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin_dir = match args.bin_dir {
+        Some(dir) => dir,
+        None => std::env::current_exe()?
+            .parent()
+            .map(PathBuf::from)
+            .ok_or_else(|| anyhow::anyhow!("cannot locate the binaries"))?,
+    };
+    if args.demo {
+        demo(bin_dir, &args.postback_format).await
+    } else {
+        run(bin_dir, &args.postback_format, args.user_id).await
+    }
+}
+
+async fn run(bin_dir: PathBuf, postback_format: &str, user_id: i64) -> anyhow::Result<()> {
+    let mut config = StackConfig::development(bin_dir);
+    config.postback_format = postback_format.to_string();
+    let mut stack = Stack::start(config).await?;
+    let checkout = stack.checkout_url();
+    println!();
+    println!("  The stack is up (Ctrl-C stops it).");
+    println!("  Sign in (development only):  {checkout}/dev/login?user_id={user_id}");
+    println!("  Dashboard:                   {checkout}/dashboard");
+    println!("  Checkout API docs:           {checkout}/docs");
+    println!("  CryptoCloud sandbox:         {}", stack.sandbox_url());
+    println!(
+        "  Webhook ingest:              {}/api/webhook/payment",
+        stack.ingest_url()
+    );
+    println!(
+        "  Worker metrics:              {}/metrics",
+        stack.worker_url()
+    );
+    println!();
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = check.tick() => {
+                let exited: Vec<String> = ["checkout", "webhook-ingest", "subscription-worker", "cryptocloud-sandbox"]
+                    .into_iter()
+                    .filter(|name| !stack.service_mut(name).is_running())
+                    .map(str::to_string)
+                    .collect();
+                if !exited.is_empty() {
+                    eprintln!("{} exited; stopping the stack", exited.join(", "));
+                    stack.stop().await?;
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+    println!("stopping…");
+    stack.stop().await
+}
+
+async fn demo(bin_dir: PathBuf, postback_format: &str) -> anyhow::Result<()> {
+    let log_dir = std::env::temp_dir().join(format!("payments-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir)?;
+    let mut config = StackConfig::isolated(bin_dir, log_dir.clone())?;
+    config.postback_format = postback_format.to_string();
+    config.log = LogMode::Dir(log_dir.clone());
+    println!(
+        "demo: starting an isolated stack (database {}, vhost {}; logs in {})",
+        config.database,
+        config.vhost,
+        log_dir.display()
+    );
+    let stack = Stack::start(config).await?;
+    let result = demo_payment(&stack).await;
+    stack.destroy().await?;
+    result
+}
+
+async fn demo_payment(stack: &Stack) -> anyhow::Result<()> {
+    let client = StackClient::new(&stack.checkout_url(), &stack.sandbox_url())?;
+    let user_id = 4242;
+    let before = client.subscription(user_id).await?;
+    println!("before: {}", plan_line(&before));
+    let payment = client.checkout(user_id, "pro", 1).await?;
+    let invoice = payment["invoice_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    println!(
+        "checkout: payment {} invoice {} for {} {} -> {}",
+        payment["payment_id"],
+        invoice,
+        payment["amount"].as_str().unwrap_or("?"),
+        payment["currency"].as_str().unwrap_or("?"),
+        payment["payment_url"].as_str().unwrap_or("?")
+    );
+    client.pay(&invoice, json!({})).await?;
+    println!("sandbox: invoice {invoice} paid; postback on its way");
+    let after = client
+        .wait_for_subscription(user_id, Duration::from_secs(30), |s| s["tier"] == "pro")
+        .await?;
+    println!("after:  {}", plan_line(&after));
+    Ok(())
+}
+
+fn plan_line(sub: &serde_json::Value) -> String {
+    format!(
+        "tier={} expires={} requests_limit={}",
+        sub["tier"].as_str().unwrap_or("?"),
+        sub["expires_at"]
+            .as_str()
+            .or(sub["subscription_expires"].as_str())
+            .unwrap_or("-"),
+        sub["requests_limit"]
+    )
+}

@@ -1,0 +1,200 @@
+//! End-to-end: the four real binaries as processes on free ports, with their own database
+//! and RabbitMQ vhost, driven only through HTTP.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use stack::client::StackClient;
+use stack::{Stack, StackConfig};
+
+/// The service binaries sit next to the test's `deps` folder (`target/debug`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target/debug")
+        .to_path_buf();
+    for name in [
+        "checkout",
+        "webhook-ingest",
+        "subscription-worker",
+        "cryptocloud-sandbox",
+    ] {
+        assert!(
+            dir.join(name).exists(),
+            "{name} is not built in {}: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+            dir.display()
+        );
+    }
+    dir
+}
+
+fn artifacts(test: &str) -> PathBuf {
+    let root = std::env::var("ARTIFACTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts"));
+    let dir = root.join("e2e").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    dir
+}
+
+async fn start(test: &str, postback_format: &str) -> (Stack, StackClient) {
+    let mut config = StackConfig::isolated(bin_dir(), artifacts(test)).expect("config");
+    config.postback_format = postback_format.to_string();
+    let stack = Stack::start(config).await.expect("stack starts");
+    let client = StackClient::new(&stack.checkout_url(), &stack.sandbox_url()).unwrap();
+    (stack, client)
+}
+
+fn expiry(sub: &Value) -> chrono::DateTime<chrono::Utc> {
+    let raw = sub["expires_at"]
+        .as_str()
+        .or(sub["subscription_expires"].as_str())
+        .unwrap_or_else(|| panic!("no expiry in {sub}"));
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .expect("RFC 3339 expiry")
+        .with_timezone(&chrono::Utc)
+}
+
+async fn pays_and_upgrades(format: &str) {
+    let (stack, client) = start(&format!("pay-{format}"), format).await;
+    let user = 101;
+    let before = client.subscription(user).await.unwrap();
+    assert_eq!(before["tier"], "free");
+
+    let payment = client.checkout(user, "pro", 1).await.unwrap();
+    assert_eq!(payment["status"], "pending");
+    let invoice = payment["invoice_id"].as_str().unwrap().to_string();
+    assert!(invoice.starts_with("INV-"), "{invoice}");
+    client.pay(&invoice, json!({})).await.unwrap();
+
+    let after = client
+        .wait_for_subscription(user, Duration::from_secs(30), |s| s["tier"] == "pro")
+        .await
+        .unwrap();
+    assert_eq!(after["requests_limit"], 100000);
+    let days = (expiry(&after) - chrono::Utc::now()).num_days();
+    assert!(
+        (27..=31).contains(&days),
+        "one month of pro, got {days} days"
+    );
+    let paid = client
+        .payment(user, payment["payment_id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(paid["status"], "completed");
+    let deliveries = client.deliveries(&invoice).await.unwrap();
+    assert!(
+        deliveries.to_string().contains("200"),
+        "the ingest accepted the postback: {deliveries}"
+    );
+    stack.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_json_postback_upgrades_the_user() {
+    pays_and_upgrades("json").await;
+}
+
+#[tokio::test]
+async fn a_form_postback_upgrades_the_user() {
+    pays_and_upgrades("form").await;
+}
+
+#[tokio::test]
+async fn duplicate_and_delayed_postbacks_extend_the_plan_once() {
+    let (stack, client) = start("duplicates", "json").await;
+    let user = 202;
+    let payment = client.checkout(user, "pro", 2).await.unwrap();
+    let invoice = payment["invoice_id"].as_str().unwrap().to_string();
+    client
+        .pay(
+            &invoice,
+            json!({"times": 5, "concurrent": true, "delay_ms": 300}),
+        )
+        .await
+        .unwrap();
+    let after = client
+        .wait_for_subscription(user, Duration::from_secs(30), |s| s["tier"] == "pro")
+        .await
+        .unwrap();
+    // Wait until every copy was delivered and answered, then check nothing moved.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = client.deliveries(&invoice).await.unwrap();
+        let answered = d
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|x| x["status"].as_u64() == Some(200))
+                    .count()
+            })
+            .unwrap_or(0);
+        if answered >= 5 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all 5 postbacks were answered 200: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the worker drain the copies: poll its metrics for duplicates seen.
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = http
+            .get(format!("{}/metrics", stack.worker_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let duplicates: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("worker_duplicates_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if duplicates >= 4.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "worker did not see 4 duplicates:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let finally = client.subscription(user).await.unwrap();
+    assert_eq!(
+        expiry(&after),
+        expiry(&finally),
+        "duplicates did not extend the plan"
+    );
+    let days = (expiry(&finally) - chrono::Utc::now()).num_days();
+    assert!(
+        (56..=62).contains(&days),
+        "two months exactly once, got {days} days"
+    );
+    stack.destroy().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lost_postback_is_recovered_by_reconciliation() {
+    let (stack, client) = start("lost", "json").await;
+    let user = 303;
+    let payment = client.checkout(user, "pro", 1).await.unwrap();
+    let invoice = payment["invoice_id"].as_str().unwrap().to_string();
+    client.pay(&invoice, json!({"lost": true})).await.unwrap();
+    // No postback was sent: only the worker's reconciliation (after 3 s, every 2 s) can find it.
+    let deliveries = client.deliveries(&invoice).await.unwrap();
+    assert_eq!(deliveries.as_array().map(Vec::len), Some(0), "{deliveries}");
+    client
+        .wait_for_subscription(user, Duration::from_secs(45), |s| s["tier"] == "pro")
+        .await
+        .unwrap();
+    stack.destroy().await.unwrap();
+}
