@@ -1,0 +1,664 @@
+//! The deployment files must match the contract (docs/architecture.md): each service's
+//! binary, port, listen variable and value, probe paths, and only the environment
+//! variable names the contract gives that service.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize as _;
+use serde_yaml::Value;
+
+struct Service {
+    /// Folder under services/, package, binary, Dockerfile target, compose service,
+    /// Kubernetes Deployment and container name: all the same.
+    name: &'static str,
+    port: u16,
+    listen_env: &'static str,
+    readiness_path: &'static str,
+    /// Every variable the contract table lists for this service.
+    env: &'static [&'static str],
+    /// The ones a container must set: no default, or a default that is wrong in a container.
+    required: &'static [&'static str],
+}
+
+const SERVICES: [Service; 4] = [
+    Service {
+        name: "checkout",
+        port: 8080,
+        listen_env: "CHECKOUT_LISTEN",
+        readiness_path: "/readyz",
+        env: &[
+            "DATABASE_URL",
+            "CRYPTOCLOUD_API_URL",
+            "CRYPTOCLOUD_API_KEY",
+            "CRYPTOCLOUD_SHOP_ID",
+            "BASE_URL",
+            "AUTH_JWT_SECRET",
+            "ADMIN_TOKEN",
+            "CHECKOUT_LISTEN",
+            "LOG_FORMAT",
+        ],
+        required: &[
+            "DATABASE_URL",
+            "CRYPTOCLOUD_API_URL",
+            "CRYPTOCLOUD_API_KEY",
+            "CRYPTOCLOUD_SHOP_ID",
+            "BASE_URL",
+            "AUTH_JWT_SECRET",
+            "ADMIN_TOKEN",
+            "CHECKOUT_LISTEN",
+        ],
+    },
+    Service {
+        name: "webhook-ingest",
+        port: 8081,
+        listen_env: "INGEST_LISTEN",
+        readiness_path: "/readyz",
+        env: &[
+            "AMQP_URL",
+            "CRYPTOCLOUD_SECRET_KEY",
+            "INGEST_LISTEN",
+            "CRYPTOCLOUD_TOKEN_LEEWAY_SECS",
+            "LOG_FORMAT",
+        ],
+        required: &["AMQP_URL", "CRYPTOCLOUD_SECRET_KEY", "INGEST_LISTEN"],
+    },
+    Service {
+        name: "subscription-worker",
+        port: 8082,
+        listen_env: "WORKER_LISTEN",
+        readiness_path: "/readyz",
+        env: &[
+            "DATABASE_URL",
+            "AMQP_URL",
+            "CRYPTOCLOUD_API_URL",
+            "CRYPTOCLOUD_API_KEY",
+            "ADMIN_TOKEN",
+            "WORKER_LISTEN",
+            "WORKER_SWEEP_INTERVAL_SECS",
+            "WORKER_RECONCILE_AFTER_SECS",
+            "LOG_FORMAT",
+        ],
+        required: &[
+            "DATABASE_URL",
+            "AMQP_URL",
+            "CRYPTOCLOUD_API_URL",
+            "CRYPTOCLOUD_API_KEY",
+            "ADMIN_TOKEN",
+            "WORKER_LISTEN",
+        ],
+    },
+    Service {
+        name: "cryptocloud-sandbox",
+        port: 8088,
+        listen_env: "SANDBOX_LISTEN",
+        // The sandbox serves only /healthz.
+        readiness_path: "/healthz",
+        env: &[
+            "SANDBOX_LISTEN",
+            "SANDBOX_POSTBACK_URL",
+            "SANDBOX_POSTBACK_FORMAT",
+            "SANDBOX_API_KEY",
+            "SANDBOX_SHOP_ID",
+            "SANDBOX_SECRET_KEY",
+            "LOG_FORMAT",
+        ],
+        required: &[
+            "SANDBOX_LISTEN",
+            "SANDBOX_POSTBACK_URL",
+            "SANDBOX_API_KEY",
+            "SANDBOX_SHOP_ID",
+            "SANDBOX_SECRET_KEY",
+        ],
+    },
+];
+
+/// Variables of docker compose itself (container credentials, sandbox switch), which
+/// .env.example may carry besides the contract's.
+const COMPOSE_ONLY_VARIABLES: [&str; 6] = [
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_DB",
+    "RABBITMQ_DEFAULT_USER",
+    "RABBITMQ_DEFAULT_PASS",
+    "COMPOSE_CRYPTOCLOUD_API_URL",
+];
+
+/// The sandbox reads its credentials from the keys the real services use, so they match.
+const SANDBOX_SECRET_KEYS: [(&str, &str); 3] = [
+    ("SANDBOX_API_KEY", "CRYPTOCLOUD_API_KEY"),
+    ("SANDBOX_SHOP_ID", "CRYPTOCLOUD_SHOP_ID"),
+    ("SANDBOX_SECRET_KEY", "CRYPTOCLOUD_SECRET_KEY"),
+];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(relative: &str) -> String {
+    let path = repo().join(relative);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn service(name: &str) -> &'static Service {
+    SERVICES
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("{name} is not a service of the contract"))
+}
+
+fn all_contract_variables() -> BTreeSet<&'static str> {
+    SERVICES
+        .iter()
+        .flat_map(|s| s.env.iter().copied())
+        .collect()
+}
+
+fn listen_value(service: &Service) -> String {
+    format!("0.0.0.0:{}", service.port)
+}
+
+fn yaml_documents(path: &Path) -> Vec<Value> {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| {
+            let mut value = Value::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
+            value.apply_merge().expect("YAML merge keys resolve");
+            value
+        })
+        .filter(|value| !value.is_null())
+        .collect()
+}
+
+fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    at(value, path).and_then(Value::as_str)
+}
+
+fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |node, key| node.get(*key))
+}
+
+fn seq(value: Option<&Value>) -> &[Value] {
+    value
+        .and_then(Value::as_sequence)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// Every YAML document under deploy/ except the deliberately broken test fixtures.
+fn deploy_documents() -> Vec<(PathBuf, Value)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).expect("deploy/ is readable") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                if !path.ends_with("tests") {
+                    walk(&path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo().join("deploy"), &mut files);
+    files.sort();
+    assert!(!files.is_empty(), "no YAML under deploy/");
+    files
+        .into_iter()
+        .flat_map(|path| {
+            yaml_documents(&path)
+                .into_iter()
+                .map(move |doc| (path.clone(), doc))
+        })
+        .collect()
+}
+
+fn of_kind<'a>(docs: &'a [(PathBuf, Value)], kind: &str) -> Vec<&'a (PathBuf, Value)> {
+    docs.iter()
+        .filter(|(_, doc)| str_at(doc, &["kind"]) == Some(kind))
+        .collect()
+}
+
+fn is_patch(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "patches")
+}
+
+#[test]
+fn each_service_package_builds_a_binary_named_after_its_folder() {
+    for service in &SERVICES {
+        let manifest = read(&format!("services/{}/Cargo.toml", service.name));
+        // Names given in [package] and in any [[bin]] table.
+        let mut section = "";
+        let mut names = Vec::new();
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line;
+            } else if let Some(name) = line.strip_prefix("name = ") {
+                if section == "[package]" || section == "[[bin]]" {
+                    names.push((section, name.trim_matches('"')));
+                }
+            }
+        }
+        assert!(
+            names.contains(&("[package]", service.name)),
+            "services/{0}: the package must be named {0}",
+            service.name
+        );
+        for (section, name) in names {
+            assert_eq!(
+                name, service.name,
+                "services/{}: {section} name",
+                service.name
+            );
+        }
+    }
+}
+
+#[test]
+fn dockerfile_has_a_non_root_target_per_service_running_its_binary() {
+    let dockerfile = read("Dockerfile");
+    // stage name -> (parent, instructions)
+    let mut stages: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    let mut current = String::new();
+    for line in dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words[0].eq_ignore_ascii_case("FROM") {
+            let parent = words[1].to_string();
+            current = match words.get(2) {
+                Some(kw) if kw.eq_ignore_ascii_case("AS") => words[3].to_string(),
+                _ => format!("stage-{}", stages.len()),
+            };
+            stages.insert(current.clone(), (parent, Vec::new()));
+        } else if let Some((_, instructions)) = stages.get_mut(&current) {
+            instructions.push(line.to_string());
+        }
+    }
+    let builder = stages.get("builder").expect("a `builder` stage");
+    let build = builder.1.join(" ");
+
+    for service in &SERVICES {
+        let (_, instructions) = stages
+            .get(service.name)
+            .unwrap_or_else(|| panic!("Dockerfile has no target {}", service.name));
+        let binary = format!("/usr/local/bin/{}", service.name);
+        assert!(
+            build.contains(&format!("--bin {}", service.name)),
+            "builder does not build {}",
+            service.name
+        );
+        assert!(
+            instructions.contains(&format!(
+                "COPY --from=builder /app/target/release/{} {binary}",
+                service.name
+            )),
+            "target {} does not copy its binary",
+            service.name
+        );
+        assert!(
+            instructions.contains(&format!("ENTRYPOINT [\"{binary}\"]")),
+            "target {} does not run {binary}",
+            service.name
+        );
+        assert!(
+            instructions.contains(&format!("EXPOSE {}", service.port)),
+            "target {} does not expose {}",
+            service.name,
+            service.port
+        );
+
+        // The effective USER: the last one in this stage or, failing that, its ancestors'.
+        let mut stage = service.name.to_string();
+        let user = loop {
+            let (parent, instructions) = &stages[&stage];
+            if let Some(user) = instructions
+                .iter()
+                .rev()
+                .find_map(|i| i.strip_prefix("USER "))
+            {
+                break user.to_string();
+            }
+            assert!(
+                stages.contains_key(parent),
+                "target {} runs as the base image's user",
+                service.name
+            );
+            stage = parent.clone();
+        };
+        let uid = user.split(':').next().unwrap_or_default();
+        assert!(
+            uid != "root" && uid != "0",
+            "target {} runs as root",
+            service.name
+        );
+    }
+}
+
+#[test]
+fn compose_services_use_the_contract_ports_listen_addresses_and_variables() {
+    let compose = yaml_documents(&repo().join("docker-compose.yml")).remove(0);
+    for service in &SERVICES {
+        let spec = at(&compose, &["services", service.name])
+            .unwrap_or_else(|| panic!("compose has no service {}", service.name));
+        assert_eq!(
+            str_at(spec, &["build", "target"]),
+            Some(service.name),
+            "{}: build target",
+            service.name
+        );
+
+        let env = spec
+            .get("environment")
+            .and_then(Value::as_mapping)
+            .expect("environment map");
+        let names: BTreeSet<&str> = env.keys().filter_map(Value::as_str).collect();
+        for name in &names {
+            assert!(
+                service.env.contains(name),
+                "compose {}: {name} is not a contract variable of this service",
+                service.name
+            );
+        }
+        for name in service.required {
+            assert!(
+                names.contains(name),
+                "compose {}: {name} is missing",
+                service.name
+            );
+        }
+        assert_eq!(
+            env.get(service.listen_env).and_then(Value::as_str),
+            Some(listen_value(service).as_str()),
+            "compose {}: {}",
+            service.name,
+            service.listen_env
+        );
+        let published = format!("{0}:{0}", service.port);
+        assert!(
+            seq(spec.get("ports"))
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|p| p.ends_with(&published)),
+            "compose {}: port {} is not published",
+            service.name,
+            service.port
+        );
+    }
+}
+
+#[test]
+fn env_example_uses_contract_names_and_default_listen_addresses() {
+    let contract = all_contract_variables();
+    let example = read(".env.example");
+    let mut seen = BTreeSet::new();
+    for line in example
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (name, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("not KEY=VALUE: {line}"));
+        assert!(
+            contract.contains(name) || COMPOSE_ONLY_VARIABLES.contains(&name),
+            ".env.example: {name} is neither a contract variable nor a compose setting"
+        );
+        if let Some(service) = SERVICES.iter().find(|s| s.listen_env == name) {
+            assert_eq!(value, listen_value(service), ".env.example: {name}");
+        }
+        seen.insert(name);
+    }
+    for required in SERVICES.iter().flat_map(|s| s.required) {
+        assert!(seen.contains(required), ".env.example lacks {required}");
+    }
+}
+
+#[test]
+fn kubernetes_containers_use_the_contract_ports_probes_and_variables() {
+    let docs = deploy_documents();
+    let mut deployed = BTreeSet::new();
+    for (path, doc) in of_kind(&docs, "Deployment") {
+        let spec = at(doc, &["spec", "template", "spec"]);
+        for container in seq(spec.and_then(|s| s.get("containers"))) {
+            let name = str_at(container, &["name"]).expect("container name");
+            let service = service(name);
+            let whole = !is_patch(path);
+            if whole {
+                deployed.insert(name);
+                let image = str_at(container, &["image"]).expect("image");
+                assert!(
+                    image.contains(&format!("/{name}:")),
+                    "{}: {name} runs image {image}",
+                    path.display()
+                );
+                let ports = seq(container.get("ports"));
+                assert_eq!(ports.len(), 1, "{}: {name} has one port", path.display());
+                assert_eq!(
+                    at(&ports[0], &["containerPort"]).and_then(Value::as_u64),
+                    Some(u64::from(service.port)),
+                    "{}: {name} containerPort",
+                    path.display()
+                );
+                assert_eq!(
+                    str_at(&ports[0], &["name"]),
+                    Some("http"),
+                    "{}: {name} port name",
+                    path.display()
+                );
+                for (probe, expected) in [
+                    ("livenessProbe", "/healthz"),
+                    ("readinessProbe", service.readiness_path),
+                    ("startupProbe", "/healthz"),
+                ] {
+                    let Some(probe_spec) = container.get(probe) else {
+                        assert_ne!(
+                            probe,
+                            "livenessProbe",
+                            "{}: {name} has no liveness probe",
+                            path.display()
+                        );
+                        assert_ne!(
+                            probe,
+                            "readinessProbe",
+                            "{}: {name} has no readiness probe",
+                            path.display()
+                        );
+                        continue;
+                    };
+                    assert_eq!(
+                        str_at(probe_spec, &["httpGet", "path"]),
+                        Some(expected),
+                        "{}: {name} {probe} path",
+                        path.display()
+                    );
+                    assert_eq!(
+                        str_at(probe_spec, &["httpGet", "port"]),
+                        Some("http"),
+                        "{}: {name} {probe} port",
+                        path.display()
+                    );
+                }
+                let annotations = at(doc, &["spec", "template", "metadata", "annotations"]);
+                if let Some(port) = annotations.and_then(|a| str_at(a, &["prometheus.io/port"])) {
+                    assert_eq!(
+                        port,
+                        service.port.to_string(),
+                        "{}: {name} scrape port",
+                        path.display()
+                    );
+                }
+            }
+            let env = seq(container.get("env"));
+            let names: BTreeSet<&str> = env.iter().filter_map(|e| str_at(e, &["name"])).collect();
+            for variable in env {
+                check_env_entry(path, service, variable);
+            }
+            if whole {
+                for required in service.required {
+                    assert!(
+                        names.contains(required),
+                        "{}: {name} lacks {required}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<&str> = SERVICES.iter().map(|s| s.name).collect();
+    assert_eq!(
+        deployed, expected,
+        "every service has a Deployment under deploy/"
+    );
+}
+
+fn check_env_entry(path: &Path, service: &Service, variable: &Value) {
+    let name = str_at(variable, &["name"]).expect("env name");
+    let at_file = path.display();
+    assert!(
+        service.env.contains(&name),
+        "{at_file}: {name} is not a contract variable of {}",
+        service.name
+    );
+    if name == service.listen_env {
+        assert_eq!(
+            str_at(variable, &["value"]),
+            Some(listen_value(service).as_str()),
+            "{at_file}: {name}"
+        );
+    }
+    if let Some(key) = str_at(variable, &["valueFrom", "configMapKeyRef", "key"]) {
+        assert_eq!(key, name, "{at_file}: {name} reads ConfigMap key {key}");
+    }
+    if let Some(key) = str_at(variable, &["valueFrom", "secretKeyRef", "key"]) {
+        let expected = SANDBOX_SECRET_KEYS
+            .iter()
+            .find(|(sandbox, _)| *sandbox == name)
+            .map_or(name, |(_, shared)| shared);
+        assert_eq!(key, expected, "{at_file}: {name} reads Secret key {key}");
+    }
+}
+
+#[test]
+fn kubernetes_services_expose_the_contract_ports() {
+    let docs = deploy_documents();
+    for (path, doc) in of_kind(&docs, "Service") {
+        let name = str_at(doc, &["metadata", "name"]).expect("name");
+        let service = service(name);
+        let ports = seq(at(doc, &["spec", "ports"]));
+        assert_eq!(ports.len(), 1, "{}: Service {name}", path.display());
+        assert_eq!(
+            at(&ports[0], &["port"]).and_then(Value::as_u64),
+            Some(u64::from(service.port)),
+            "{}: Service {name} port",
+            path.display()
+        );
+        assert_eq!(
+            str_at(&ports[0], &["targetPort"]),
+            Some("http"),
+            "{}: Service {name} targetPort",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn config_map_keys_and_migration_job_follow_the_contract() {
+    let docs = deploy_documents();
+    let contract = all_contract_variables();
+    let config_maps = of_kind(&docs, "ConfigMap");
+    assert!(!config_maps.is_empty(), "no ConfigMap under deploy/");
+    for (path, doc) in config_maps {
+        for key in doc
+            .get("data")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
+            let key = key.as_str().expect("string key");
+            assert!(
+                contract.contains(key),
+                "{}: ConfigMap key {key} is not a contract variable",
+                path.display()
+            );
+        }
+    }
+
+    let worker = service("subscription-worker");
+    let jobs = of_kind(&docs, "Job");
+    assert_eq!(jobs.len(), 1, "one migration Job");
+    let (path, job) = jobs[0];
+    let containers = seq(at(job, &["spec", "template", "spec", "containers"]));
+    assert_eq!(containers.len(), 1);
+    let container = &containers[0];
+    let image = str_at(container, &["image"]).expect("image");
+    assert!(
+        image.contains("/subscription-worker:"),
+        "{}: the Job runs the worker image, not {image}",
+        path.display()
+    );
+    let args: Vec<&str> = seq(container.get("args"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        args,
+        ["migrate"],
+        "{}: the Job runs `subscription-worker migrate`",
+        path.display()
+    );
+    for variable in seq(container.get("env")) {
+        check_env_entry(path, worker, variable);
+    }
+}
+
+/// The table above is a copy of the contract; when the contract document is reachable
+/// (in the repository or in the shared folder beside it), the copy must agree with it.
+#[test]
+fn contract_copy_agrees_with_the_architecture_document() {
+    let candidates = [
+        repo().join("docs/architecture.md"),
+        repo().join("../shared/docs/architecture.md"),
+    ];
+    let Some(text) = candidates.iter().find_map(|p| fs::read_to_string(p).ok()) else {
+        eprintln!("architecture.md not found beside the repository; comparing nothing");
+        return;
+    };
+    let section = text
+        .split("## Contract: configuration")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a 'Contract: configuration' section");
+    let mut documented: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let users: BTreeSet<&str> = cells[2]
+            .split(',')
+            .map(str::trim)
+            .flat_map(|user| match user {
+                "all" => SERVICES.iter().map(|s| s.name).collect::<Vec<_>>(),
+                "ingest" => vec!["webhook-ingest"],
+                "worker" => vec!["subscription-worker"],
+                "sandbox" => vec!["cryptocloud-sandbox"],
+                other => vec![other],
+            })
+            .collect();
+        for name in cells[1].split('`').skip(1).step_by(2) {
+            documented.insert(name, users.clone());
+        }
+    }
+    let mut ours: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for service in &SERVICES {
+        for name in service.env {
+            ours.entry(name).or_default().insert(service.name);
+        }
+    }
+    assert_eq!(
+        ours, documented,
+        "the contract table changed: update SERVICES and the deployment files"
+    );
+}
