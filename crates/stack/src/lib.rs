@@ -6,6 +6,7 @@
 pub mod client;
 pub mod infra;
 pub mod process;
+pub mod webdriver;
 mod stack;
 
 pub use stack::{LogMode, Ports, Stack, StackConfig};

@@ -1,0 +1,85 @@
+//! A person in a real (headless) Chromium: sign in with the development link, upgrade to
+//! Pro, pay on the sandbox's page, land on the success page, see Pro on the dashboard; and
+//! the error page when CryptoCloud (the sandbox) is down. Screenshots of every step are
+//! saved under `artifacts/browser/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stack::webdriver::Browser;
+use stack::{Stack, StackConfig};
+
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(|p| p.parent()).expect("target/debug").to_path_buf()
+}
+
+fn artifacts() -> PathBuf {
+    let root = std::env::var("ARTIFACTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts"));
+    let dir = root.join("browser");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    dir
+}
+
+/// The submit button of the dashboard's upgrade form for `tier`.
+fn upgrade_button(tier: &str) -> String {
+    format!("//form[.//*[@name='tier' and @value='{tier}']]//button[@type='submit' or not(@type)]")
+}
+
+#[tokio::test]
+async fn a_person_upgrades_to_pro_in_the_browser() {
+    let shots = artifacts();
+    let config = StackConfig::isolated(bin_dir(), shots.join("logs")).unwrap();
+    std::fs::create_dir_all(shots.join("logs")).unwrap();
+    let mut stack = Stack::start(config).await.expect("stack starts");
+    let browser = Browser::start().await.expect("headless Chromium");
+    let checkout = stack.checkout_url();
+    let dashboard = format!("{checkout}/dashboard");
+
+    // 1. Sign in with the development link: it sets the session cookie and opens the dashboard.
+    browser.goto(&format!("{checkout}/dev/login?user_id=515")).await.unwrap();
+    let page = browser.source().await.unwrap();
+    browser.screenshot(&shots.join("01-dashboard-free.png")).await.unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/dashboard"), "sign-in lands on the dashboard");
+    assert!(page.to_lowercase().contains("free"), "a new user is on the free plan:\n{page}");
+
+    // 2. Choose Pro and submit: checkout creates the invoice and sends us to the payment page.
+    browser.click(&upgrade_button("pro")).await.unwrap();
+    let url = browser.url().await.unwrap();
+    browser.screenshot(&shots.join("02-payment-page.png")).await.unwrap();
+    assert!(url.starts_with(&stack.sandbox_url()), "on the sandbox's payment page, got {url}");
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("99"), "the payment page shows the amount:\n{page}");
+
+    // 3. Pay in full: the sandbox redirects to our success page.
+    browser
+        .click("//button[@value='full' or contains(translate(normalize-space(.), 'PAYFUL', 'payful'), 'pay in full')]")
+        .await
+        .unwrap();
+    let url = browser.url().await.unwrap();
+    browser.screenshot(&shots.join("03-success.png")).await.unwrap();
+    assert!(url.contains("/dashboard/payment/success"), "on the success page, got {url}");
+
+    // 4. The dashboard shows Pro with its expiry once the postback has been applied.
+    let page = browser
+        .wait_for(Some(&dashboard), Duration::from_secs(30), |s| s.contains("Pro") || s.contains(">pro<"))
+        .await
+        .unwrap();
+    browser.screenshot(&shots.join("04-dashboard-pro.png")).await.unwrap();
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert!(page.contains(&year) || page.contains(&(chrono::Utc::now() + chrono::Duration::days(31)).format("%Y").to_string()), "the expiry date is shown:\n{page}");
+
+    // 5. With CryptoCloud (the sandbox) down, an upgrade lands on the error page.
+    stack.sandbox.stop(Duration::from_secs(5)).await.unwrap();
+    browser.goto(&dashboard).await.unwrap();
+    browser.click(&upgrade_button("pro")).await.unwrap();
+    let url = browser.url().await.unwrap();
+    browser.screenshot(&shots.join("05-error-page.png")).await.unwrap();
+    assert!(url.contains("/dashboard/payment/error"), "on the error page, got {url}");
+
+    browser.quit().await.unwrap();
+    stack.destroy().await.unwrap();
+}
