@@ -6,16 +6,17 @@
 pub mod client;
 pub mod infra;
 pub mod process;
-pub mod webdriver;
 mod stack;
+pub mod webdriver;
 
 pub use stack::{LogMode, Ports, Stack, StackConfig};
 
 /// Development credentials shared by the sandbox and the services that talk to it.
 pub mod dev_credentials {
-    pub const API_KEY: &str = "sandbox-api-key";
-    pub const SHOP_ID: &str = "SANDBOXSHOP00001";
-    pub const SECRET_KEY: &str = "sandbox-secret-key";
+    // The sandbox's built-in development values (see .env.example).
+    pub const API_KEY: &str = "sandbox-api-key-change-me";
+    pub const SHOP_ID: &str = "sandbox-shop-change-me";
+    pub const SECRET_KEY: &str = "sandbox-secret-key-change-me";
     pub const AUTH_JWT_SECRET: &str = "dev-only-user-token-key-change-me";
     pub const ADMIN_TOKEN: &str = "dev-admin-token";
 }

@@ -11,7 +11,10 @@ use stack::{Stack, StackConfig};
 
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(|p| p.parent()).expect("target/debug").to_path_buf()
+    exe.parent()
+        .and_then(|p| p.parent())
+        .expect("target/debug")
+        .to_path_buf()
 }
 
 fn artifacts() -> PathBuf {
@@ -40,19 +43,40 @@ async fn a_person_upgrades_to_pro_in_the_browser() {
     let dashboard = format!("{checkout}/dashboard");
 
     // 1. Sign in with the development link: it sets the session cookie and opens the dashboard.
-    browser.goto(&format!("{checkout}/dev/login?user_id=515")).await.unwrap();
+    browser
+        .goto(&format!("{checkout}/dev/login?user_id=515"))
+        .await
+        .unwrap();
     let page = browser.source().await.unwrap();
-    browser.screenshot(&shots.join("01-dashboard-free.png")).await.unwrap();
-    assert!(browser.url().await.unwrap().ends_with("/dashboard"), "sign-in lands on the dashboard");
-    assert!(page.to_lowercase().contains("free"), "a new user is on the free plan:\n{page}");
+    browser
+        .screenshot(&shots.join("01-dashboard-free.png"))
+        .await
+        .unwrap();
+    assert!(
+        browser.url().await.unwrap().ends_with("/dashboard"),
+        "sign-in lands on the dashboard"
+    );
+    assert!(
+        page.to_lowercase().contains("free"),
+        "a new user is on the free plan:\n{page}"
+    );
 
     // 2. Choose Pro and submit: checkout creates the invoice and sends us to the payment page.
     browser.click(&upgrade_button("pro")).await.unwrap();
     let url = browser.url().await.unwrap();
-    browser.screenshot(&shots.join("02-payment-page.png")).await.unwrap();
-    assert!(url.starts_with(&stack.sandbox_url()), "on the sandbox's payment page, got {url}");
+    browser
+        .screenshot(&shots.join("02-payment-page.png"))
+        .await
+        .unwrap();
+    assert!(
+        url.starts_with(&stack.sandbox_url()),
+        "on the sandbox's payment page, got {url}"
+    );
     let page = browser.source().await.unwrap();
-    assert!(page.contains("99"), "the payment page shows the amount:\n{page}");
+    assert!(
+        page.contains("99"),
+        "the payment page shows the amount:\n{page}"
+    );
 
     // 3. Pay in full: the sandbox redirects to our success page.
     browser
@@ -60,25 +84,50 @@ async fn a_person_upgrades_to_pro_in_the_browser() {
         .await
         .unwrap();
     let url = browser.url().await.unwrap();
-    browser.screenshot(&shots.join("03-success.png")).await.unwrap();
-    assert!(url.contains("/dashboard/payment/success"), "on the success page, got {url}");
+    browser
+        .screenshot(&shots.join("03-success.png"))
+        .await
+        .unwrap();
+    assert!(
+        url.contains("/dashboard/payment/success"),
+        "on the success page, got {url}"
+    );
 
     // 4. The dashboard shows Pro with its expiry once the postback has been applied.
     let page = browser
-        .wait_for(Some(&dashboard), Duration::from_secs(30), |s| s.contains("Pro") || s.contains(">pro<"))
+        .wait_for(Some(&dashboard), Duration::from_secs(30), |s| {
+            s.contains("Pro") || s.contains(">pro<")
+        })
         .await
         .unwrap();
-    browser.screenshot(&shots.join("04-dashboard-pro.png")).await.unwrap();
+    browser
+        .screenshot(&shots.join("04-dashboard-pro.png"))
+        .await
+        .unwrap();
     let year = chrono::Utc::now().format("%Y").to_string();
-    assert!(page.contains(&year) || page.contains(&(chrono::Utc::now() + chrono::Duration::days(31)).format("%Y").to_string()), "the expiry date is shown:\n{page}");
+    assert!(
+        page.contains(&year)
+            || page.contains(
+                &(chrono::Utc::now() + chrono::Duration::days(31))
+                    .format("%Y")
+                    .to_string()
+            ),
+        "the expiry date is shown:\n{page}"
+    );
 
     // 5. With CryptoCloud (the sandbox) down, an upgrade lands on the error page.
     stack.sandbox.stop(Duration::from_secs(5)).await.unwrap();
     browser.goto(&dashboard).await.unwrap();
     browser.click(&upgrade_button("pro")).await.unwrap();
     let url = browser.url().await.unwrap();
-    browser.screenshot(&shots.join("05-error-page.png")).await.unwrap();
-    assert!(url.contains("/dashboard/payment/error"), "on the error page, got {url}");
+    browser
+        .screenshot(&shots.join("05-error-page.png"))
+        .await
+        .unwrap();
+    assert!(
+        url.contains("/dashboard/payment/error"),
+        "on the error page, got {url}"
+    );
 
     browser.quit().await.unwrap();
     stack.destroy().await.unwrap();

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The chaos tests: they stop and restart the machine's RabbitMQ and PostgreSQL, so they run
+# alone, after the normal suite. Every fault they inject is undone however they end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/services.sh
+cargo build --workspace --bins
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run -p stack --test chaos --run-ignored ignored-only --no-fail-fast "$@" || status=$?
+else
+  cargo test -p stack --test chaos -- --ignored "$@" || status=$?
+fi
+# Leave the services as we found them, whatever happened.
+bash scripts/services.sh
+exit $status
