@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ pub struct Broker {
 struct Inner {
     link: watch::Sender<Option<Link>>,
     reconnect: Notify,
+    /// Generation a reconnect was asked for: a request made against an old connection must
+    /// not drop the fresh one.
+    reconnect_generation: AtomicU64,
     topology: Topology,
 }
 
@@ -92,6 +96,12 @@ impl Broker {
     /// Asks the supervisor to drop the current connection and make a new one (after a
     /// channel-level error, which closes the channel but not the connection).
     pub fn request_reconnect(&self) {
+        let Some(generation) = self.inner.link.borrow().as_ref().map(|l| l.generation) else {
+            return; // already reconnecting
+        };
+        self.inner
+            .reconnect_generation
+            .store(generation, Ordering::SeqCst);
         self.inner.reconnect.notify_one();
     }
 }
@@ -125,8 +135,10 @@ async fn supervise(inner: Arc<Inner>, url: AmqpUrl, shutdown: CancellationToken)
                             break;
                         }
                         _ = inner.reconnect.notified() => {
-                            tracing::warn!("reconnect requested");
-                            break;
+                            if inner.reconnect_generation.load(Ordering::SeqCst) == generation {
+                                tracing::warn!("reconnect requested");
+                                break;
+                            }
                         }
                         _ = poll.tick() => {
                             if !(connection.status().connected() && publisher.status().connected()) {

@@ -1,0 +1,277 @@
+//! The RabbitMQ consumer: manual acks, bounded prefetch and concurrency, re-created on
+//! every new broker connection, so a broker restart needs no process restart.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use platform::broker::{Broker, Link};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::Context;
+use crate::outcome::{Outcome, Reason};
+use crate::process::process;
+use crate::routing;
+
+/// How one process consumes.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub prefetch: u16,
+    pub concurrency: usize,
+    /// Attempts (the first included) before a retryable failure is dead-lettered.
+    pub max_attempts: u32,
+}
+
+/// What was done with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Disposition {
+    Ack,
+    Retry { next_attempt: u32, reason: Reason },
+    DeadLetter(Reason),
+}
+
+fn disposition(outcome: &Outcome, attempt: u32, max_attempts: u32) -> Disposition {
+    match outcome {
+        Outcome::Retry(reason) if attempt >= max_attempts => {
+            Disposition::DeadLetter(Reason::GaveUp {
+                attempts: attempt,
+                last: Box::new(reason.clone()),
+            })
+        }
+        Outcome::Retry(reason) => Disposition::Retry {
+            next_attempt: attempt + 1,
+            reason: reason.clone(),
+        },
+        Outcome::DeadLetter(reason) => Disposition::DeadLetter(reason.clone()),
+        _ => Disposition::Ack,
+    }
+}
+
+/// Consumes until `shutdown`; `consuming` tells readiness whether a consumer is attached.
+pub async fn run(
+    ctx: Context,
+    broker: Broker,
+    config: ConsumerConfig,
+    consuming: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
+    let mut links = broker.links();
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        let link = tokio::select! {
+            link = next_link(&mut links) => link,
+            _ = shutdown.cancelled() => break,
+        };
+        let Some(link) = link else { break };
+        let started = Instant::now();
+        match consume_on(&ctx, &broker, &link, &config, &consuming, &shutdown).await {
+            Ok(()) => tracing::info!(generation = link.generation, "consumer stopped"),
+            Err(e) => tracing::warn!(generation = link.generation, error = %e, "consumer failed"),
+        }
+        consuming.store(false, Ordering::SeqCst);
+        // A consumer that ran a while starts over quickly; one that keeps failing backs off.
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(100);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.cancelled() => break,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    consuming.store(false, Ordering::SeqCst);
+}
+
+/// The current open link, waiting for one if there is none. `None` once the broker is gone.
+async fn next_link(links: &mut tokio::sync::watch::Receiver<Option<Link>>) -> Option<Link> {
+    loop {
+        if let Some(link) = links.borrow_and_update().clone().filter(Link::is_open) {
+            return Some(link);
+        }
+        links.changed().await.ok()?;
+    }
+}
+
+async fn consume_on(
+    ctx: &Context,
+    broker: &Broker,
+    link: &Link,
+    config: &ConsumerConfig,
+    consuming: &AtomicBool,
+    shutdown: &CancellationToken,
+) -> lapin::Result<()> {
+    let topology = broker.topology();
+    let channel = link.connection.create_channel().await?;
+    channel
+        .basic_qos(config.prefetch.max(1), BasicQosOptions::default())
+        .await?;
+    let tag = format!(
+        "subscription-worker.{}.{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let consumer = channel
+        .basic_consume(
+            &topology.work_queue,
+            &tag,
+            // Manual acks (no_ack false); not exclusive, so several workers share the queue.
+            BasicConsumeOptions {
+                no_ack: false,
+                exclusive: false,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    consuming.store(true, Ordering::SeqCst);
+    tracing::info!(generation = link.generation, consumer_tag = %tag, prefetch = config.prefetch, "consuming");
+
+    // On shutdown no new delivery is taken, in-flight ones finish (commit, then ack).
+    consumer
+        .take_until(shutdown.clone().cancelled_owned())
+        .for_each_concurrent(config.concurrency.max(1), |delivery| async move {
+            match delivery {
+                Ok(delivery) => handle(ctx, broker, config, delivery).await,
+                Err(e) => tracing::warn!(error = %e, "consumer stream error"),
+            }
+        })
+        .await;
+    // Prefetched deliveries not yet started go back to the queue.
+    if channel.status().connected() {
+        let _ = channel.close(200, "consumer stopped").await;
+    }
+    Ok(())
+}
+
+/// Processes one delivery and acks it, or moves it on (delay queue or DLQ) and then acks.
+#[tracing::instrument(skip_all, fields(delivery_tag = delivery.delivery_tag, redelivered = delivery.redelivered))]
+async fn handle(ctx: &Context, broker: &Broker, config: &ConsumerConfig, delivery: Delivery) {
+    let started = Instant::now();
+    let attempt = routing::attempt_of(&delivery.properties);
+    let amqp_message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|s| s.to_string());
+    // A bug must not take the consumer down: the message goes back (the quorum queue's
+    // delivery limit dead-letters it if it keeps failing).
+    let processed = AssertUnwindSafe(process(ctx, &delivery.data, amqp_message_id.as_deref()))
+        .catch_unwind()
+        .await;
+    let Ok(outcome) = processed else {
+        tracing::error!("processing panicked; requeueing the message");
+        let _ = delivery
+            .acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await;
+        return;
+    };
+    let disposition = disposition(&outcome, attempt, config.max_attempts);
+    let topology = broker.topology();
+    let routing_key = delivery.routing_key.as_str();
+
+    let (moved, label) = match &disposition {
+        Disposition::Ack => (Ok(()), outcome.label()),
+        Disposition::Retry {
+            next_attempt,
+            reason,
+        } => {
+            tracing::info!(attempt, %reason, "retrying later");
+            let published = routing::publish_retry(
+                broker,
+                topology,
+                &delivery.properties,
+                routing_key,
+                &delivery.data,
+                *next_attempt,
+                &reason.to_string(),
+            )
+            .await;
+            (published, "retried")
+        }
+        Disposition::DeadLetter(reason) => {
+            tracing::error!(attempt, %reason, "dead-lettering the message");
+            let published = routing::publish_dead_letter(
+                broker,
+                topology,
+                &delivery.properties,
+                routing_key,
+                &delivery.data,
+                &reason.to_string(),
+                reason.label(),
+            )
+            .await;
+            (published, "dead_lettered")
+        }
+    };
+
+    match moved {
+        Ok(()) => {
+            if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                // The channel is gone: the broker redelivers, and the inbox recognises it.
+                tracing::warn!(error = %e, "ack failed");
+            }
+            ctx.stats.record(label, started.elapsed());
+            match &disposition {
+                Disposition::Retry { reason, .. } => {
+                    metrics::counter!(crate::stats::RETRIES, "reason" => reason.label())
+                        .increment(1)
+                }
+                Disposition::DeadLetter(reason) => {
+                    metrics::counter!(crate::stats::DEAD_LETTERED, "reason" => reason.label())
+                        .increment(1)
+                }
+                Disposition::Ack => {}
+            }
+        }
+        Err(e) => {
+            // Not safely moved: hand the message back. The quorum queue's delivery limit
+            // stops this from looping forever.
+            tracing::warn!(error = %e, "could not move the message; requeueing it");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let _ = delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_turn_into_dead_letters_after_the_last_attempt() {
+        let not_found = Outcome::Retry(Reason::PaymentNotFound("INV-X".into()));
+        assert_eq!(
+            disposition(&not_found, 1, 3),
+            Disposition::Retry {
+                next_attempt: 2,
+                reason: Reason::PaymentNotFound("INV-X".into())
+            }
+        );
+        match disposition(&not_found, 3, 3) {
+            Disposition::DeadLetter(Reason::GaveUp { attempts: 3, last }) => {
+                assert_eq!(*last, Reason::PaymentNotFound("INV-X".into()))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(disposition(&Outcome::Duplicate, 9, 3), Disposition::Ack);
+        assert_eq!(
+            disposition(&Outcome::DeadLetter(Reason::MissingMessageId), 1, 3),
+            Disposition::DeadLetter(Reason::MissingMessageId)
+        );
+    }
+}

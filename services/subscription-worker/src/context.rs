@@ -1,0 +1,33 @@
+//! What processing needs, shared by the consumer, the sweeps and the operator commands.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::plans::Plans;
+use crate::stats::Stats;
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    pub pool: PgPool,
+    pub cryptocloud: cryptocloud::Client,
+    pub plans: Arc<Plans>,
+    /// Woken after every commit that wrote an outbox event, so the relay publishes at once.
+    pub outbox_wake: Arc<Notify>,
+    /// This instance's counters (the Prometheus metrics are process-wide).
+    pub stats: Arc<Stats>,
+}
+
+impl Context {
+    pub fn new(pool: PgPool, cryptocloud: cryptocloud::Client, plans: Plans) -> Self {
+        Self {
+            pool,
+            cryptocloud,
+            plans: Arc::new(plans),
+            outbox_wake: Arc::new(Notify::new()),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The outbox relay: events written in the apply transaction are published after commit,
+//! confirmed by the broker, then marked sent. Several workers may relay at once (rows are
+//! taken with SKIP LOCKED); a crash between confirm and mark re-sends, so consumers of
+//! `SubscriptionUpgraded` deduplicate by `event_id` (also the AMQP `message_id`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::BasicProperties;
+use platform::broker::Broker;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+const BATCH: i64 = 50;
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Relays until `shutdown`: after every wake-up (an apply committed) and every `interval`.
+pub async fn run(
+    pool: PgPool,
+    broker: Broker,
+    wake: Arc<Notify>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = ticker.tick() => {}
+            _ = shutdown.cancelled() => break,
+        }
+        if !broker.is_ready() {
+            continue;
+        }
+        loop {
+            match publish_pending(&pool, &broker, BATCH).await {
+                Ok(n) if n == BATCH as usize => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay failed; will try again");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Publishes up to `limit` unsent events; returns how many were confirmed and marked.
+#[tracing::instrument(skip(pool, broker))]
+pub async fn publish_pending(pool: &PgPool, broker: &Broker, limit: i64) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query!(
+        r#"SELECT id, event_id, routing_key, payload
+           FROM outbox_events
+           WHERE published_at IS NULL
+           ORDER BY id
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED"#,
+        limit
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let exchange = broker.topology().exchange.clone();
+    let mut published = 0;
+    let mut failure = None;
+    for row in rows {
+        let properties = BasicProperties::default()
+            .with_message_id(row.event_id.clone().into())
+            .with_content_type(events::CONTENT_TYPE.into())
+            .with_type("SubscriptionUpgraded".into())
+            .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64);
+        if let Err(e) = broker
+            .publish(
+                &exchange,
+                &row.routing_key,
+                &row.payload,
+                properties,
+                PUBLISH_TIMEOUT,
+            )
+            .await
+        {
+            failure = Some(e);
+            break;
+        }
+        sqlx::query!(
+            "UPDATE outbox_events SET published_at = now() WHERE id = $1",
+            row.id
+        )
+        .execute(&mut *tx)
+        .await?;
+        published += 1;
+    }
+    tx.commit().await?;
+    if published > 0 {
+        metrics::counter!(crate::stats::OUTBOX_PUBLISHED).increment(published as u64);
+        tracing::debug!(published, "outbox events published");
+    }
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(published),
+    }
+}

@@ -1,0 +1,161 @@
+//! The worker's configuration: the contract's environment variables plus a few tuning
+//! knobs with defaults. Field names are the lower-case variable names.
+
+use std::time::Duration;
+
+use platform::config::{non_empty_secret, AmqpUrl, DatabaseUrl};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::plans::{PlanSettings, Plans};
+
+/// Everything `subscription-worker run` (and `reconcile --now`) needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub database_url: DatabaseUrl,
+    #[serde(default)]
+    pub amqp_url: AmqpUrl,
+    #[serde(default = "default_api_url")]
+    pub cryptocloud_api_url: String,
+    #[serde(deserialize_with = "non_empty_secret")]
+    pub cryptocloud_api_key: SecretString,
+    /// Not used by the worker yet; accepted so the shared environment loads unchanged.
+    #[serde(default)]
+    pub admin_token: Option<SecretString>,
+    #[serde(default = "default_listen")]
+    pub worker_listen: String,
+    #[serde(default = "default_sweep_interval")]
+    pub worker_sweep_interval_secs: u64,
+    #[serde(default = "default_reconcile_after")]
+    pub worker_reconcile_after_secs: u64,
+    /// Unacknowledged deliveries the broker hands one consumer at most.
+    #[serde(default = "default_prefetch")]
+    pub worker_prefetch: u16,
+    /// Deliveries processed at the same time by one process.
+    #[serde(default = "default_concurrency")]
+    pub worker_concurrency: usize,
+    /// Attempts (first delivery included) before a retryable failure is dead-lettered.
+    #[serde(default = "default_max_attempts")]
+    pub worker_max_attempts: u32,
+    #[serde(default = "default_pool_size")]
+    pub worker_db_pool_size: u32,
+    /// Plan catalogue overrides, the same `plans` setting (`PLANS` as JSON) checkout reads;
+    /// the worker uses each plan's `requests_limit`.
+    #[serde(default)]
+    pub plans: PlanSettings,
+}
+
+impl Settings {
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.worker_sweep_interval_secs.max(1))
+    }
+
+    pub fn reconcile_after(&self) -> Duration {
+        Duration::from_secs(self.worker_reconcile_after_secs)
+    }
+
+    pub fn plans(&self) -> Plans {
+        Plans::from_settings(&self.plans)
+    }
+
+    /// Defaults everywhere except the given connections; used by tests.
+    pub fn new(database_url: DatabaseUrl, amqp_url: AmqpUrl, api_url: &str, api_key: &str) -> Self {
+        Self {
+            database_url,
+            amqp_url,
+            cryptocloud_api_url: api_url.to_string(),
+            cryptocloud_api_key: SecretString::from(api_key.to_string()),
+            admin_token: None,
+            worker_listen: "127.0.0.1:0".to_string(),
+            worker_sweep_interval_secs: default_sweep_interval(),
+            worker_reconcile_after_secs: default_reconcile_after(),
+            worker_prefetch: default_prefetch(),
+            worker_concurrency: default_concurrency(),
+            worker_max_attempts: default_max_attempts(),
+            worker_db_pool_size: default_pool_size(),
+            plans: PlanSettings::default(),
+        }
+    }
+}
+
+/// What `subscription-worker migrate` needs (the migration Job has nothing else).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    #[serde(default)]
+    pub database_url: DatabaseUrl,
+}
+
+/// What the `dlq` commands need.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BrokerSettings {
+    #[serde(default)]
+    pub amqp_url: AmqpUrl,
+}
+
+fn default_api_url() -> String {
+    "https://api.cryptocloud.plus".to_string()
+}
+fn default_listen() -> String {
+    "0.0.0.0:8082".to_string()
+}
+fn default_sweep_interval() -> u64 {
+    60
+}
+fn default_reconcile_after() -> u64 {
+    600
+}
+fn default_prefetch() -> u16 {
+    16
+}
+fn default_concurrency() -> usize {
+    8
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+fn default_pool_size() -> u32 {
+    10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(pairs: &[(&str, &str)]) -> Result<Settings, platform::config::ConfigError> {
+        let mut b = config::Config::builder();
+        for (k, v) in pairs {
+            b = b.set_override(*k, *v).unwrap();
+        }
+        platform::config::from_config(b.build().unwrap())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = build(&[("cryptocloud_api_key", "k")]).unwrap();
+        assert_eq!(s.worker_listen, "0.0.0.0:8082");
+        assert_eq!(s.worker_sweep_interval_secs, 60);
+        assert_eq!(s.worker_reconcile_after_secs, 600);
+        assert_eq!(s.cryptocloud_api_url, "https://api.cryptocloud.plus");
+        assert_eq!(s.plans().requests_limit("pro"), Some(100_000));
+    }
+
+    #[test]
+    fn the_api_key_is_required_and_never_printed() {
+        let err = build(&[]).unwrap_err();
+        assert_eq!(err.variable, "CRYPTOCLOUD_API_KEY");
+        let s = build(&[
+            ("cryptocloud_api_key", "very-secret"),
+            ("worker_prefetch", "4"),
+        ])
+        .unwrap();
+        assert_eq!(s.worker_prefetch, 4);
+        assert!(!format!("{s:?}").contains("very-secret"));
+        let err = build(&[
+            ("cryptocloud_api_key", "k"),
+            ("worker_max_attempts", "many"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "WORKER_MAX_ATTEMPTS");
+    }
+}

@@ -1,0 +1,173 @@
+//! `Application`: the ops HTTP server, the broker connection, the consumer, the outbox
+//! relay and the sweeps, wired once for `main` and for tests.
+
+use std::net::TcpListener;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use platform::broker::{Broker, Topology};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer::{self, ConsumerConfig};
+use crate::context::Context;
+use crate::routes::{self, Readiness};
+use crate::settings::Settings;
+use crate::{outbox, sweep};
+
+/// How often the outbox relay looks for unsent events besides being woken.
+const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    handle: ServerHandle,
+    context: Context,
+    broker: Broker,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// The CryptoCloud client from the settings.
+pub fn cryptocloud_client(settings: &Settings) -> anyhow::Result<cryptocloud::Client> {
+    let config = cryptocloud::ClientConfig::new(
+        &settings.cryptocloud_api_url,
+        settings.cryptocloud_api_key.clone(),
+    );
+    cryptocloud::Client::new(config).context("CRYPTOCLOUD_API_URL / CRYPTOCLOUD_API_KEY")
+}
+
+impl Application {
+    /// Connects (applying migrations) and starts everything.
+    pub async fn build(settings: Settings, topology: Topology) -> anyhow::Result<Self> {
+        let pool = platform::database::connect_and_migrate(
+            &settings.database_url,
+            settings.worker_db_pool_size,
+        )
+        .await?;
+        Self::build_with_pool(settings, topology, pool).await
+    }
+
+    /// Starts everything on an existing pool (tests pass their per-test database).
+    pub async fn build_with_pool(
+        settings: Settings,
+        topology: Topology,
+        pool: PgPool,
+    ) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let context = Context::new(
+            pool.clone(),
+            cryptocloud_client(&settings)?,
+            settings.plans(),
+        );
+        let broker = Broker::start(settings.amqp_url.clone(), topology, shutdown.clone());
+        let consuming = Arc::new(AtomicBool::new(false));
+
+        let listener = TcpListener::bind(&settings.worker_listen).with_context(|| {
+            format!("WORKER_LISTEN: cannot listen on {}", settings.worker_listen)
+        })?;
+        let port = listener.local_addr()?.port();
+        let readiness = web::Data::new(Readiness {
+            pool,
+            broker: broker.clone(),
+            consuming: consuming.clone(),
+        });
+        let metrics = web::Data::new(platform::metrics::handle());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(readiness.clone())
+                .app_data(metrics.clone())
+                .configure(routes::configure)
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+
+        let consumer_config = ConsumerConfig {
+            prefetch: settings.worker_prefetch,
+            concurrency: settings.worker_concurrency,
+            max_attempts: settings.worker_max_attempts.max(1),
+        };
+        let tasks = vec![
+            tokio::spawn(consumer::run(
+                context.clone(),
+                broker.clone(),
+                consumer_config,
+                consuming,
+                shutdown.clone(),
+            )),
+            tokio::spawn(outbox::run(
+                context.pool.clone(),
+                broker.clone(),
+                context.outbox_wake.clone(),
+                OUTBOX_INTERVAL,
+                shutdown.clone(),
+            )),
+            tokio::spawn(sweep::run(
+                context.clone(),
+                settings.sweep_interval(),
+                settings.reconcile_after(),
+                shutdown.clone(),
+            )),
+        ];
+        Ok(Self {
+            port,
+            server,
+            handle,
+            context,
+            broker,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Cancelling it stops the application (what SIGTERM does in `main`).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then lets in-flight deliveries finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            handle,
+            shutdown,
+            tasks,
+            ..
+        } = self;
+        let stopper = {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                handle.stop(true).await;
+            })
+        };
+        let served = server.await;
+        // The server also ends on its own only if it failed: stop the rest then too.
+        shutdown.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+        let _ = stopper.await;
+        served.map_err(Into::into)
+    }
+}

@@ -1,0 +1,307 @@
+//! Periodic work: plans past their expiry return to `free`, and `pending` payments whose
+//! postback never came are looked up at CryptoCloud and settled through the apply path.
+//! Safe with several workers: expiry takes rows with SKIP LOCKED, reconciliation runs under
+//! a database advisory lock (one reconciler at a time).
+
+use std::time::Duration;
+
+use cryptocloud::{InvoiceId, InvoiceStatus, MAX_INFO_IDS};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::apply::{apply, ApplyInput};
+use crate::confirm::{self, Verdict};
+use crate::context::Context;
+use crate::outcome::Outcome;
+use crate::plans::{Plans, FREE};
+use crate::stats;
+
+/// Advisory lock key of reconciliation ("subscription-worker reconcile").
+const RECONCILE_LOCK: i64 = 0x5357_5243_4f4e_4331;
+const EXPIRY_BATCH: i64 = 1000;
+/// Inbox rows older than this are deleted. A message redelivered later still cannot extend
+/// twice: its payment is already `completed`.
+const INBOX_RETENTION_DAYS: i32 = 90;
+/// Sent outbox events older than this are deleted.
+const OUTBOX_RETENTION_DAYS: i32 = 7;
+
+/// Runs both sweeps every `interval` (the first right away) until `shutdown`.
+pub async fn run(
+    ctx: Context,
+    interval: Duration,
+    reconcile_after: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.cancelled() => break,
+        }
+        if let Err(e) = expire_subscriptions(&ctx.pool, &ctx.plans).await {
+            tracing::warn!(error = %e, "expiry sweep failed");
+        }
+        match reconcile(&ctx, reconcile_after).await {
+            Ok(report) if report.checked > 0 => tracing::info!(?report, "reconciliation done"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reconciliation failed; next sweep tries again"),
+        }
+        if let Err(e) = record_pending_ages(&ctx.pool).await {
+            tracing::warn!(error = %e, "cannot count pending payments");
+        }
+        if let Err(e) = prune(&ctx.pool).await {
+            tracing::warn!(error = %e, "cannot prune the inbox and outbox");
+        }
+    }
+}
+
+/// Returns plans past `subscription_expires` to `free` with the free limit; the number of
+/// users downgraded.
+#[tracing::instrument(skip_all)]
+pub async fn expire_subscriptions(pool: &PgPool, plans: &Plans) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        // Rows an apply holds are skipped: it is extending them right now.
+        let done = sqlx::query!(
+            r#"UPDATE users
+               SET subscription_tier = $1, requests_limit = $2, updated_at = now()
+               WHERE id IN (
+                   SELECT id FROM users
+                   WHERE subscription_tier <> $1 AND subscription_expires < now()
+                   ORDER BY id
+                   LIMIT $3
+                   FOR UPDATE SKIP LOCKED)
+                 AND subscription_tier <> $1 AND subscription_expires < now()"#,
+            FREE,
+            plans.free_requests_limit(),
+            EXPIRY_BATCH,
+        )
+        .execute(pool)
+        .await?
+        .rows_affected();
+        total += done;
+        if done < EXPIRY_BATCH as u64 {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(users = total, "expired plans returned to free");
+        metrics::counter!(stats::EXPIRED).increment(total);
+    }
+    Ok(total)
+}
+
+/// What one reconciliation pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Another worker was reconciling; this one did nothing.
+    pub skipped: bool,
+    pub checked: usize,
+    pub completed: usize,
+    pub partial: usize,
+    pub canceled: usize,
+    pub expired: usize,
+    pub unchanged: usize,
+    /// Applying failed (retried on the next pass) or was refused (mismatch, unknown tier).
+    pub failed: usize,
+}
+
+/// Looks up `pending` payments older than `older_than` at CryptoCloud (up to 100 ids per
+/// call) and settles them.
+#[tracing::instrument(skip(ctx))]
+pub async fn reconcile(ctx: &Context, older_than: Duration) -> anyhow::Result<ReconcileReport> {
+    let mut lock = ctx.pool.acquire().await?;
+    let locked = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_lock($1) AS "locked!""#,
+        RECONCILE_LOCK
+    )
+    .fetch_one(&mut *lock)
+    .await?;
+    if !locked {
+        return Ok(ReconcileReport {
+            skipped: true,
+            ..Default::default()
+        });
+    }
+    let result = reconcile_locked(ctx, older_than).await;
+    let _ = sqlx::query_scalar!(
+        r#"SELECT pg_advisory_unlock($1) AS "unlocked!""#,
+        RECONCILE_LOCK
+    )
+    .fetch_one(&mut *lock)
+    .await;
+    result
+}
+
+async fn reconcile_locked(ctx: &Context, older_than: Duration) -> anyhow::Result<ReconcileReport> {
+    let mut report = ReconcileReport::default();
+    let mut after_id = 0_i64;
+    loop {
+        let rows = sqlx::query!(
+            r#"SELECT id, invoice_id AS "invoice_id!"
+               FROM payments
+               WHERE status = 'pending' AND invoice_id IS NOT NULL
+                 AND created_at < now() - make_interval(secs => $1)
+                 AND id > $2
+               ORDER BY id
+               LIMIT $3"#,
+            older_than.as_secs_f64(),
+            after_id,
+            MAX_INFO_IDS as i64,
+        )
+        .fetch_all(&ctx.pool)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after_id = last.id;
+        let ids: Vec<InvoiceId> = rows
+            .iter()
+            .filter_map(|row| match InvoiceId::parse(&row.invoice_id) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    tracing::warn!(payment_id = row.id, error = %e, "pending payment with a bad invoice id");
+                    None
+                }
+            })
+            .collect();
+        report.checked += ids.len();
+        let invoices = confirm::fetch_many(&ctx.cryptocloud, &ids).await?;
+        report.unchanged += ids.len().saturating_sub(invoices.len());
+        for invoice in &invoices {
+            settle(ctx, invoice, &mut report).await;
+        }
+        if rows.len() < MAX_INFO_IDS {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+async fn settle(ctx: &Context, invoice: &cryptocloud::Invoice, report: &mut ReconcileReport) {
+    let verdict = confirm::verdict(&invoice.status);
+    let result = match verdict {
+        Verdict::Complete | Verdict::Partial => {
+            let message_id = format!("reconcile:{}:{}", invoice.uuid, invoice.status);
+            let input = ApplyInput {
+                message_id: &message_id,
+                received_at: None,
+                invoice,
+            };
+            match apply(ctx, input, verdict).await {
+                Outcome::Applied { .. } => {
+                    report.completed += 1;
+                    "completed"
+                }
+                Outcome::Partial { .. } => {
+                    report.partial += 1;
+                    "partial"
+                }
+                Outcome::Duplicate | Outcome::AlreadyCompleted { .. } | Outcome::Ignored { .. } => {
+                    report.unchanged += 1;
+                    "unchanged"
+                }
+                Outcome::Retry(reason) | Outcome::DeadLetter(reason) => {
+                    tracing::error!(invoice_id = %invoice.uuid, %reason, "reconciliation could not apply a paid invoice");
+                    report.failed += 1;
+                    "failed"
+                }
+            }
+        }
+        Verdict::Ignore if invoice.status == InvoiceStatus::Canceled => {
+            // CryptoCloud cancels unpaid invoices at their expiry date; before it, someone
+            // cancelled on purpose.
+            let expired = invoice
+                .expiry_date
+                .is_some_and(|at| at <= chrono::Utc::now());
+            let status = if expired { "expired" } else { "canceled" };
+            match close_payment(&ctx.pool, &invoice.uuid, status).await {
+                Ok(true) if expired => {
+                    report.expired += 1;
+                    "expired"
+                }
+                Ok(true) => {
+                    report.canceled += 1;
+                    "canceled"
+                }
+                Ok(false) => {
+                    report.unchanged += 1;
+                    "unchanged"
+                }
+                Err(e) => {
+                    tracing::warn!(invoice_id = %invoice.uuid, error = %e, "cannot close a payment");
+                    report.failed += 1;
+                    "failed"
+                }
+            }
+        }
+        Verdict::Ignore => {
+            report.unchanged += 1;
+            "unchanged"
+        }
+    };
+    metrics::counter!(stats::RECONCILED, "result" => result).increment(1);
+}
+
+/// Marks a still-pending payment `canceled` or `expired`; false when it was no longer pending.
+#[tracing::instrument(skip(pool))]
+async fn close_payment(
+    pool: &PgPool,
+    invoice_id: &InvoiceId,
+    status: &str,
+) -> Result<bool, sqlx::Error> {
+    let forms = vec![invoice_id.prefixed(), invoice_id.code().to_string()];
+    let done = sqlx::query!(
+        r#"UPDATE payments SET status = $2, updated_at = now()
+           WHERE invoice_id = ANY($1::text[]) AND status = 'pending'"#,
+        &forms,
+        status,
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(done > 0)
+}
+
+/// Refreshes the `worker_pending_payments{age}` gauge.
+#[tracing::instrument(skip_all)]
+pub async fn record_pending_ages(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT
+             count(*) FILTER (WHERE created_at >= now() - interval '10 minutes') AS "under_10m!",
+             count(*) FILTER (WHERE created_at < now() - interval '10 minutes'
+                                AND created_at >= now() - interval '1 hour') AS "under_1h!",
+             count(*) FILTER (WHERE created_at < now() - interval '1 hour'
+                                AND created_at >= now() - interval '24 hours') AS "under_24h!",
+             count(*) FILTER (WHERE created_at < now() - interval '24 hours') AS "over_24h!"
+           FROM payments WHERE status = 'pending'"#
+    )
+    .fetch_one(pool)
+    .await?;
+    for (age, count) in [
+        ("under_10m", row.under_10m),
+        ("10m_to_1h", row.under_1h),
+        ("1h_to_24h", row.under_24h),
+        ("over_24h", row.over_24h),
+    ] {
+        metrics::gauge!(stats::PENDING_PAYMENTS, "age" => age).set(count as f64);
+    }
+    Ok(())
+}
+
+/// Deletes old inbox rows and old sent outbox events, so neither table grows forever.
+#[tracing::instrument(skip_all)]
+pub async fn prune(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "DELETE FROM processed_messages WHERE processed_at < now() - make_interval(days => $1)",
+        INBOX_RETENTION_DAYS
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM outbox_events WHERE published_at < now() - make_interval(days => $1)",
+        OUTBOX_RETENTION_DAYS
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}

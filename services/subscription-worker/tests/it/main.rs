@@ -1,0 +1,10 @@
+//! Integration tests against the real PostgreSQL and RabbitMQ and an in-process
+//! CryptoCloud sandbox. Each test has its own database and its own RabbitMQ topology.
+
+mod broker_restart;
+mod commands;
+mod exactly_once;
+mod flow;
+mod helpers;
+mod retries;
+mod sweeps;
