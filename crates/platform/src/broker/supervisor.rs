@@ -52,6 +52,7 @@ impl Broker {
         let inner = Arc::new(Inner {
             link,
             reconnect: Notify::new(),
+            reconnect_generation: AtomicU64::new(0),
             topology,
         });
         tokio::spawn(supervise(inner.clone(), url, shutdown));
