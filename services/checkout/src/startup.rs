@@ -1,0 +1,163 @@
+//! Wiring: the pool, the CryptoCloud client, the routes, the server.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use sqlx::PgPool;
+
+use crate::auth::{AdminToken, TokenKeys};
+use crate::configuration::Settings;
+use crate::idempotency;
+use crate::routes::{admin, checkout, dashboard, dev_login, ops, payments, subscription, tiers};
+use crate::state::AppState;
+
+/// How often expired idempotency keys are deleted.
+const KEY_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The checkout service, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: PgPool,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (applying pending migrations) and binds `CHECKOUT_LISTEN`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = platform::database::connect_and_migrate(
+            &settings.database_url,
+            settings.checkout_db_pool_size,
+        )
+        .await
+        .context("database")?;
+        Self::build_with_pool(settings, pool).await
+    }
+
+    /// Like [`Application::build`] with a pool the caller made (tests pass a per-test
+    /// database's pool).
+    pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let plans = settings
+            .plan_catalogue()
+            .map_err(|e| anyhow::anyhow!("PLANS: {e}"))?;
+        let timeout = settings.cryptocloud_timeout();
+        let client_config = cryptocloud::ClientConfig {
+            base_url: settings.cryptocloud_api_url.clone(),
+            api_key: settings.cryptocloud_api_key.clone(),
+            connect_timeout: timeout.min(Duration::from_secs(5)),
+            timeout,
+        };
+        let cryptocloud = cryptocloud::Client::new(client_config)
+            .context("CRYPTOCLOUD_API_URL / CRYPTOCLOUD_API_KEY")?;
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            cryptocloud,
+            shop_id: settings.cryptocloud_shop_id.clone(),
+            plans,
+            base_url: settings.base_url.clone(),
+            token_keys: TokenKeys::new(
+                &settings.auth_jwt_secret,
+                settings.auth_jwt_secret_previous.as_ref(),
+            ),
+            admin_token: AdminToken::new(&settings.admin_token),
+            dev_login_enabled: settings.dev_login_enabled,
+            // The holder of a key needs at most one CryptoCloud call plus a few queries.
+            idempotency_wait: timeout + Duration::from_secs(5),
+        });
+        if settings.dev_login_enabled {
+            tracing::warn!("DEV_LOGIN_ENABLED is on: /dev/login hands out sessions to anyone");
+        }
+
+        let listener = TcpListener::bind(&settings.checkout_listen).with_context(|| {
+            format!("CHECKOUT_LISTEN: cannot bind {}", settings.checkout_listen)
+        })?;
+        let port = listener.local_addr()?.port();
+        let metrics = web::Data::new(platform::metrics::handle());
+        let body_limit = settings.checkout_max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(platform::http::record_request))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(platform::http::json_config(body_limit))
+                .app_data(platform::http::form_config(body_limit))
+                .app_data(platform::http::query_config())
+                .app_data(platform::http::path_config())
+                .configure(routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if let Some(workers) = settings.checkout_workers {
+            server = server.workers(workers.max(1));
+        }
+        tracing::info!(port, "checkout listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+            pool,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT (handled by actix: in-flight requests finish first).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let sweeper = tokio::spawn(sweep_expired_keys(self.pool));
+        let result = self.server.await;
+        sweeper.abort();
+        result
+    }
+}
+
+/// Every route of the service.
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(platform::http::metrics))
+        .route("/openapi.json", web::get().to(ops::openapi_json))
+        .route("/docs", web::get().to(ops::docs))
+        .route("/dev/login", web::get().to(dev_login::login))
+        .service(
+            web::scope("/api/v1")
+                .route("/tiers", web::get().to(tiers::list_tiers))
+                .route("/checkout", web::post().to(checkout::create))
+                .route("/payments", web::get().to(payments::list))
+                .route("/payments/{id}", web::get().to(payments::get))
+                .route("/payments/{id}/cancel", web::post().to(payments::cancel))
+                .route("/subscription", web::get().to(subscription::get))
+                .route("/admin/stats", web::get().to(admin::stats)),
+        )
+        .service(
+            web::scope("/dashboard")
+                .route("", web::get().to(dashboard::dashboard))
+                .route("/", web::get().to(dashboard::dashboard))
+                .route("/payments", web::get().to(dashboard::history))
+                .route(
+                    "/payment/success",
+                    web::get().to(dashboard::payment_success),
+                )
+                .route("/payment/error", web::get().to(dashboard::payment_error))
+                .route("/subscription/upgrade", web::post().to(dashboard::upgrade)),
+        )
+        .default_service(web::to(ops::not_found));
+}
+
+/// Deletes expired idempotency keys now and then (they are ignored once expired anyway;
+/// this only keeps the table small).
+async fn sweep_expired_keys(pool: PgPool) {
+    let mut tick = tokio::time::interval(KEY_SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match idempotency::delete_expired(&pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired idempotency keys deleted"),
+            Err(e) => tracing::warn!(error = %e, "deleting expired idempotency keys failed"),
+        }
+    }
+}
