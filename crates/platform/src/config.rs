@@ -237,6 +237,7 @@ mod tests {
             ("auth_jwt_secret", "topsecret"),
         ])
         .unwrap();
+        assert_eq!(s.auth_jwt_secret.expose_secret(), "topsecret");
         let debug = format!("{s:?}");
         assert!(
             !debug.contains("hunter2") && !debug.contains("topsecret"),

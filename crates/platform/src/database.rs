@@ -123,7 +123,15 @@ mod tests {
 
         MIGRATOR.run(&pool).await.unwrap();
 
-        let rows: Vec<(i64, Option<String>, String, Option<chrono_like::DateTime>, i32, i32)> = sqlx::query_as(
+        type Row = (
+            i64,
+            Option<String>,
+            String,
+            Option<chrono_like::DateTime>,
+            i32,
+            i32,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, email, subscription_tier, subscription_expires, requests_limit, requests_used FROM users ORDER BY id",
         )
         .fetch_all(&pool)
