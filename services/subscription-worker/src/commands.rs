@@ -68,7 +68,7 @@ pub async fn reconcile_now(
     let ctx = Context::new(
         pool.clone(),
         cryptocloud_client(settings)?,
-        settings.plans(),
+        settings.plans()?,
     );
     let report = sweep::reconcile(
         &ctx,

@@ -7,7 +7,7 @@ use platform::config::{non_empty_secret, AmqpUrl, DatabaseUrl};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::plans::{PlanSettings, Plans};
+use crate::plans::{PlanError, PlanSettings, Plans};
 
 /// Everything `subscription-worker run` (and `reconcile --now`) needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,7 +55,8 @@ impl Settings {
         Duration::from_secs(self.worker_reconcile_after_secs)
     }
 
-    pub fn plans(&self) -> Plans {
+    /// The plan catalogue; an invalid `PLANS` setting is reported at start-up.
+    pub fn plans(&self) -> Result<Plans, PlanError> {
         Plans::from_settings(&self.plans)
     }
 
@@ -137,7 +138,7 @@ mod tests {
         assert_eq!(s.worker_sweep_interval_secs, 60);
         assert_eq!(s.worker_reconcile_after_secs, 600);
         assert_eq!(s.cryptocloud_api_url, "https://api.cryptocloud.plus");
-        assert_eq!(s.plans().requests_limit("pro"), Some(100_000));
+        assert_eq!(s.plans().unwrap().requests_limit("pro"), Some(100_000));
     }
 
     #[test]

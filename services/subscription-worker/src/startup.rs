@@ -63,7 +63,7 @@ impl Application {
         let context = Context::new(
             pool.clone(),
             cryptocloud_client(&settings)?,
-            settings.plans(),
+            settings.plans()?,
         );
         let broker = Broker::start(settings.amqp_url.clone(), topology, shutdown.clone());
         let consuming = Arc::new(AtomicBool::new(false));

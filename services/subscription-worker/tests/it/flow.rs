@@ -357,7 +357,7 @@ async fn a_tier_the_worker_does_not_know_is_refused_until_it_is_configured(
     let ctx = subscription_worker::Context::new(
         world.pool.clone(),
         world.cryptocloud.clone(),
-        settings.plans(),
+        settings.plans().unwrap(),
     );
     let outcome = process(&ctx, &world.postback("team-1", &invoice), None).await;
     assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");

@@ -204,7 +204,7 @@ impl World {
         Context::new(
             self.pool.clone(),
             self.cryptocloud.clone(),
-            self.settings().plans(),
+            self.settings().plans().unwrap(),
         )
     }
 

@@ -54,7 +54,7 @@ async fn the_expiry_sweep_returns_lapsed_plans_to_free(
     worker.stop().await;
     // Two sweeps at once (two workers) do the job once, without errors.
     world.set_expiry(2, "pro", Some(lapsed)).await;
-    let plans = world.settings().plans();
+    let plans = world.settings().plans().unwrap();
     let counts = all((0..2).map(|_| sweep::expire_subscriptions(&world.pool, &plans))).await;
     let total: u64 = counts.into_iter().map(Result::unwrap).sum();
     assert_eq!(total, 1);
