@@ -91,7 +91,7 @@ async fn five_hundred_payments_survive_worker_kills_and_broker_and_database_rest
     config.extra_env.insert(
         "cryptocloud-sandbox".into(),
         BTreeMap::from([
-            ("SANDBOX_POSTBACK_RETRIES".into(), "30".into()),
+            ("SANDBOX_POSTBACK_RETRIES".into(), "12".into()),
             ("SANDBOX_POSTBACK_BACKOFF_MS".into(), "200".into()),
         ]),
     );
@@ -135,24 +135,41 @@ async fn five_hundred_payments_survive_worker_kills_and_broker_and_database_rest
     let _restore_broker = RestoreBroker;
     let _restore_db = RestoreDatabase;
 
+    let worker_ready = |url: String| async move {
+        let http = reqwest::Client::new();
+        wait_until("worker ready again", Duration::from_secs(60), || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                http.get(format!("{url}/readyz"))
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
+        })
+        .await;
+    };
+
+    // (a) SIGKILL the worker twice while it applies, restarting it each time.
     pay(waves[0].clone()).await;
-    // (a) SIGKILL the worker twice, restarting it each time.
     stack.worker.kill().await.unwrap();
-    pay(waves[1].clone()).await;
+    pay(waves[1].clone()).await; // queued while no worker runs
     stack.worker.start().unwrap();
+    worker_ready(stack.worker_url()).await;
+    pay(waves[2].clone()).await;
     stack.worker.kill().await.unwrap();
     stack.worker.start().unwrap();
+    worker_ready(stack.worker_url()).await;
 
     // (b) RabbitMQ away while postbacks arrive; the ingest must answer 503 meanwhile.
     sh("rabbitmqctl -q stop_app").await;
-    pay(waves[2].clone()).await;
+    pay(waves[3].clone()).await;
     tokio::time::sleep(Duration::from_secs(2)).await; // an outage long enough to see retries
     sh("rabbitmqctl -q start_app && rabbitmqctl -q await_startup").await;
 
     // (c) PostgreSQL restarted while the worker applies.
-    pay(waves[3].clone()).await;
-    sh("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -1) main restart").await;
     pay(waves[4].clone()).await;
+    sh("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -1) main restart").await;
 
     // Every user ends on Pro with exactly one month.
     let db_url = stack.database_url();
