@@ -20,8 +20,9 @@ pub fn on_signal() -> CancellationToken {
         }
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
-        tracing::info!("shutdown signal received");
+        // Cancel first: logging can fail (a closed stdout) and must not keep us running.
         trigger.cancel();
+        tracing::info!("shutdown signal received");
     });
     token
 }
