@@ -166,6 +166,48 @@ pub fn non_empty_secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString,
     Ok(SecretString::from(raw))
 }
 
+/// Deserialises a secret that may be absent; an empty value (a `KEY=` line in `.env`)
+/// counts as unset.
+pub fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    let raw = Option::<String>::deserialize(d)?;
+    Ok(raw.filter(|s| !s.trim().is_empty()).map(SecretString::from))
+}
+
+/// Deserialises a string that must not be blank, trimmed.
+pub fn non_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Deserialises an optional string; blank counts as unset.
+pub fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let raw = Option::<String>::deserialize(d)?;
+    Ok(raw.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+}
+
+/// Settings from explicit `(variable, value)` pairs only (lower-case names), as if they
+/// were the environment: for tests and tools.
+pub fn from_pairs<S: DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<S, ConfigError> {
+    let mut builder = config::Config::builder();
+    for (key, value) in pairs {
+        builder = builder
+            .set_override(*key, *value)
+            .map_err(|e| ConfigError {
+                variable: key.to_uppercase(),
+                problem: e.to_string(),
+            })?;
+    }
+    let config = builder.build().map_err(|e| ConfigError {
+        variable: "config".into(),
+        problem: e.to_string(),
+    })?;
+    from_config(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,11 +226,7 @@ mod tests {
     }
 
     fn build(pairs: &[(&str, &str)]) -> Result<Sample, ConfigError> {
-        let mut b = config::Config::builder();
-        for (k, v) in pairs {
-            b = b.set_override(*k, *v).unwrap();
-        }
-        from_config(b.build().unwrap())
+        from_pairs(pairs)
     }
 
     #[test]

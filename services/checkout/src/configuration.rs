@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use platform::config::{non_empty_secret, DatabaseUrl};
+use platform::config::{non_empty_secret, non_empty_string, optional_secret, DatabaseUrl};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
@@ -174,32 +174,13 @@ fn base_url<'de, D: Deserializer<'de>>(d: D) -> Result<BaseUrl, D::Error> {
     BaseUrl::parse(&raw).map_err(serde::de::Error::custom)
 }
 
-fn non_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let raw = String::deserialize(d)?;
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(serde::de::Error::custom("must not be empty"));
-    }
-    Ok(trimmed.to_string())
-}
-
-/// An optional secret; an empty value (`AUTH_JWT_SECRET_PREVIOUS=`) counts as unset.
-fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    let raw = Option::<String>::deserialize(d)?;
-    Ok(raw.filter(|s| !s.trim().is_empty()).map(SecretString::from))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
     fn build(pairs: &[(&str, &str)]) -> Result<Settings, platform::config::ConfigError> {
-        let mut b = config::Config::builder();
-        for (k, v) in pairs {
-            b = b.set_override(*k, *v).unwrap();
-        }
-        platform::config::from_config(b.build().unwrap())
+        platform::config::from_pairs(pairs)
     }
 
     const REQUIRED: &[(&str, &str)] = &[

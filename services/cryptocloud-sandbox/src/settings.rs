@@ -3,7 +3,7 @@
 //! binary starts with no configuration at all.
 
 use cryptocloud::PostbackFormat;
-use platform::config::non_empty_secret;
+use platform::config::{empty_as_none, non_empty_secret, non_empty_string};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
@@ -220,19 +220,6 @@ fn default_error_status() -> u16 {
 }
 fn default_workers() -> usize {
     2
-}
-
-fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let raw = Option::<String>::deserialize(d)?;
-    Ok(raw.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
-}
-
-fn non_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let raw = String::deserialize(d)?;
-    if raw.trim().is_empty() {
-        return Err(serde::de::Error::custom("must not be empty"));
-    }
-    Ok(raw.trim().to_owned())
 }
 
 /// Parses `json` or `form` (any case).

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use platform::config::{non_empty_secret, AmqpUrl};
+use platform::config::{non_empty_secret, optional_secret, AmqpUrl};
 use secrecy::SecretString;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -87,12 +87,6 @@ fn positive_millis<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(ms)
 }
 
-/// An empty value counts as unset (a `KEY=` line in `.env`).
-fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    let raw = Option::<String>::deserialize(d)?;
-    Ok(raw.filter(|s| !s.trim().is_empty()).map(SecretString::from))
-}
-
 /// A comma- or space-separated string of CIDRs (a bare address is a single host), or a
 /// list of them in TOML.
 fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -137,17 +131,13 @@ pub fn parse_network(s: &str) -> Result<IpNet, String> {
 
 #[cfg(test)]
 mod tests {
-    use platform::config::{from_config, ConfigError};
+    use platform::config::ConfigError;
     use secrecy::ExposeSecret;
 
     use super::*;
 
     fn build(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let mut b = config::Config::builder();
-        for (k, v) in pairs {
-            b = b.set_override(*k, *v).unwrap();
-        }
-        from_config(b.build().unwrap())
+        platform::config::from_pairs(pairs)
     }
 
     #[test]
