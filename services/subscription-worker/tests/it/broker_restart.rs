@@ -1,85 +1,14 @@
 //! A broker "restart" in the middle of consumption, staged with a TCP proxy between the
 //! worker and RabbitMQ (the real broker keeps running for the other tests).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use platform::config::AmqpUrl;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
+use test_support::broker_proxy::{BrokerProxy, Mode};
 
 use crate::helpers::{eventually, World};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Forwards 127.0.0.1:port to RabbitMQ; can cut every connection and refuse new ones.
-struct Proxy {
-    port: u16,
-    refusing: Arc<AtomicBool>,
-    /// Cancelling it closes every connection made so far.
-    connections: Arc<Mutex<CancellationToken>>,
-    stop: CancellationToken,
-}
-
-impl Proxy {
-    async fn start(upstream: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let refusing = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(Mutex::new(CancellationToken::new()));
-        let stop = CancellationToken::new();
-        let (r, c, s) = (refusing.clone(), connections.clone(), stop.clone());
-        tokio::spawn(async move {
-            loop {
-                let (mut inbound, _) = tokio::select! {
-                    accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
-                    _ = s.cancelled() => return,
-                };
-                if r.load(Ordering::SeqCst) {
-                    drop(inbound); // the "broker" is down
-                    continue;
-                }
-                let cut = c.lock().unwrap().clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.cancelled() => {}
-                    }
-                });
-            }
-        });
-        Self {
-            port,
-            refusing,
-            connections,
-            stop,
-        }
-    }
-
-    /// Kills every connection and refuses new ones until `recover`.
-    fn go_down(&self) {
-        self.refusing.store(true, Ordering::SeqCst);
-        let mut token = self.connections.lock().unwrap();
-        token.cancel();
-        *token = CancellationToken::new();
-    }
-
-    fn recover(&self) {
-        self.refusing.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        self.connections.lock().unwrap().cancel();
-    }
-}
 
 #[sqlx::test(migrator = "platform::database::MIGRATOR")]
 async fn a_broker_restart_during_consumption_loses_nothing(
@@ -97,10 +26,9 @@ async fn a_broker_restart_during_consumption_loses_nothing(
         invoices.push((invoice, payment_id));
     }
 
-    let proxy = Proxy::start("127.0.0.1:5672").await;
+    let proxy = BrokerProxy::start(Mode::Open).await;
     let mut settings = world.settings();
-    settings.amqp_url =
-        AmqpUrl::parse(&format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port)).unwrap();
+    settings.amqp_url = proxy.amqp_url();
     settings.worker_prefetch = 4;
     settings.worker_concurrency = 2;
     let worker = world.start_worker_with(settings).await;
@@ -118,7 +46,7 @@ async fn a_broker_restart_during_consumption_loses_nothing(
         completed().await >= 3
     })
     .await;
-    proxy.go_down();
+    proxy.set(Mode::Down);
     // Postbacks keep arriving while the worker has no broker.
     for (invoice, _) in second_half {
         world
@@ -129,7 +57,7 @@ async fn a_broker_restart_during_consumption_loses_nothing(
         !worker.broker.is_ready()
     })
     .await;
-    proxy.recover();
+    proxy.set(Mode::Open);
 
     eventually(WAIT, "every payment is completed", || async {
         completed().await == N

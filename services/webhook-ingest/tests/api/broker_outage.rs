@@ -1,7 +1,7 @@
 use cryptocloud::PostbackFormat;
 
 use super::helpers::*;
-use super::proxy::{BrokerProxy, Mode};
+use test_support::broker_proxy::{BrokerProxy, Mode};
 
 #[tokio::test]
 async fn the_service_starts_without_the_broker_and_publishes_once_it_appears() {

@@ -17,7 +17,6 @@ use webhook_ingest::{Application, Settings};
 
 pub const SECRET: &str = "ingest-test-secret-key";
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-pub const BROKER_ADDR: &str = "127.0.0.1:5672";
 
 pub struct TestApp {
     pub address: String,

@@ -5,7 +5,6 @@ mod broker_outage;
 mod helpers;
 mod operations;
 mod postback;
-mod proxy;
 mod publish_failures;
 mod rejections;
 mod sources;

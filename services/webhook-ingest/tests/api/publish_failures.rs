@@ -5,7 +5,7 @@ use platform::broker::lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use platform::broker::lapin::types::{AMQPValue, FieldTable};
 
 use super::helpers::*;
-use super::proxy::{BrokerProxy, Mode};
+use test_support::broker_proxy::{BrokerProxy, Mode};
 
 #[tokio::test]
 async fn an_unroutable_postback_is_a_503_not_a_200() {

@@ -8,7 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::helpers::BROKER_ADDR;
+/// The machine's RabbitMQ, which the proxy forwards to.
+pub const BROKER_ADDR: &str = "127.0.0.1:5672";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -28,6 +29,7 @@ pub struct BrokerProxy {
 }
 
 impl BrokerProxy {
+    /// Starts a proxy on a free port in `mode`.
     pub async fn start(mode: Mode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,0 +1,3 @@
+//! Helpers shared by the services' integration tests.
+
+pub mod broker_proxy;
