@@ -14,7 +14,10 @@ ${VAR?error}, $$):
 - PostgreSQL 16 and RabbitMQ >= 3.13 with the management plugin, with health checks
   and volumes; the services wait for them with `condition: service_healthy`;
 - the sandbox stands in for CryptoCloud, and its credentials equal what checkout, the
-  worker and webhook-ingest use.
+  worker and webhook-ingest use;
+- the links a browser follows work from the host: the payment page at the sandbox's
+  published port, success and fail pages at checkout's BASE_URL;
+- checkout and the worker read the same PLANS.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ NEEDS = {
 }
 SANDBOX_URL = "http://cryptocloud-sandbox:8088"
 POSTBACK_URL = "http://webhook-ingest:8081/api/webhook/payment"
+SANDBOX_PORT = 8088
 TOKEN = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^{}]|\{[^{}]*\})*))?\}")
 
 
@@ -95,6 +99,19 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
     return {k: str(v) for k, v in env.items()}
+
+
+def published_port(service: dict[str, Any], container_port: int) -> str | None:
+    """The host port publishing `container_port` ("[IP:]HOST:CONTAINER" short syntax)."""
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            if int(entry.get("target", 0)) == container_port:
+                return str(entry.get("published"))
+            continue
+        parts = str(entry).split(":")
+        if len(parts) >= 2 and parts[-1].split("/")[0] == str(container_port):
+            return parts[-2]
+    return None
 
 
 def check(compose_path: Path, env_path: Path) -> list[str]:
@@ -151,6 +168,18 @@ def check(compose_path: Path, env_path: Path) -> list[str]:
         problems.append("webhook-ingest: CRYPTOCLOUD_SECRET_KEY differs from the sandbox's SANDBOX_SECRET_KEY")
     if sandbox.get("SANDBOX_POSTBACK_URL") != POSTBACK_URL:
         problems.append(f"sandbox: SANDBOX_POSTBACK_URL is {sandbox.get('SANDBOX_POSTBACK_URL')}, expected {POSTBACK_URL}")
+    host_port = published_port(services["cryptocloud-sandbox"], SANDBOX_PORT)
+    expected_public = f"http://localhost:{host_port}"
+    if sandbox.get("SANDBOX_PUBLIC_URL") != expected_public:
+        problems.append(f"sandbox: SANDBOX_PUBLIC_URL is {sandbox.get('SANDBOX_PUBLIC_URL')}, expected "
+                        f"{expected_public} (the published port, so the browser can open the payment page)")
+    base_url = checkout.get("BASE_URL", "").rstrip("/")
+    for variable, path in (("SANDBOX_SUCCESS_URL", "/dashboard/payment/success"),
+                           ("SANDBOX_FAIL_URL", "/dashboard/payment/error")):
+        if sandbox.get(variable) != base_url + path:
+            problems.append(f"sandbox: {variable} is {sandbox.get(variable)}, expected checkout's {base_url + path}")
+    if checkout.get("PLANS") != worker.get("PLANS"):
+        problems.append("checkout and subscription-worker must read the same PLANS")
     db_user, db_pass, db_name = (postgres["environment"][k] for k in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"))
     expected_db = f"postgres://{db_user}:{db_pass}@postgres:5432/{db_name}"
     for who, env_of in (("checkout", checkout), ("subscription-worker", worker)):
@@ -179,7 +208,7 @@ def main(argv: list[str]) -> int:
         print(f"FAIL {argv[1]}: {problem}")
     if problems:
         return 1
-    print(f"ok   {argv[1]}: wiring matches {argv[2]} (sandbox credentials equal, health-gated dependencies)")
+    print(f"ok   {argv[1]}: wiring matches {argv[2]} (sandbox credentials equal, browser links on published ports, one PLANS, health-gated dependencies)")
     return 0
 
 

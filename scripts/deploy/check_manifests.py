@@ -9,7 +9,8 @@
    (unknown fields rejected), for the oldest and newest Kubernetes versions we support.
    Custom resources: the schemas in deploy/tests/schemas/. Any other kind fails.
 3. Project rules: no secret values in manifests, hardened pods with probes and resources,
-   selectors and references that resolve, and the per-profile expectations.
+   selectors and references that resolve, and the per-profile expectations (no sandbox
+   and no DEV_LOGIN_ENABLED other than a literal "false" in base and production).
 
 Exit status 0 when everything passes, 1 with one line per problem otherwise.
 """
@@ -49,12 +50,16 @@ SECRET_ENV = {
     "CRYPTOCLOUD_SHOP_ID",
     "CRYPTOCLOUD_SECRET_KEY",
     "AUTH_JWT_SECRET",
+    "AUTH_JWT_SECRET_PREVIOUS",
+    "CRYPTOCLOUD_SECRET_KEY_PREVIOUS",
     "ADMIN_TOKEN",
     "SANDBOX_API_KEY",
     "SANDBOX_SHOP_ID",
     "SANDBOX_SECRET_KEY",
 }
 SECRET_NAME = "payments-secrets"
+# checkout's /dev/login hands a session to anyone; only the dev profile may turn it on.
+DEV_LOGIN = "DEV_LOGIN_ENABLED"
 SANDBOX = "cryptocloud-sandbox"
 RABBITMQ_CLUSTER_LABEL = "app.kubernetes.io/name"
 
@@ -253,6 +258,16 @@ def policy_errors(objects: list[dict[str, Any]], profile: str) -> Iterator[str]:
     names = {o["metadata"]["name"] for o in objects}
     if profile in ("base", "production") and any(SANDBOX in n for n in names):
         yield f"profile {profile}: the {SANDBOX} must not be deployed here"
+    if profile in ("base", "production"):
+        for name, data in config_maps.items():
+            if DEV_LOGIN in (data or {}) and str(data[DEV_LOGIN]) != "false":
+                yield f"profile {profile}: ConfigMap/{name} sets {DEV_LOGIN}; the dev login must stay off here"
+        for owner, template in templates:
+            for container in template["spec"].get("containers", []):
+                for env in container.get("env", []):
+                    if env.get("name") == DEV_LOGIN and env.get("value") != "false":
+                        yield (f"profile {profile}: {ident(owner)} container {container.get('name')} sets "
+                               f"{DEV_LOGIN} to something but the literal \"false\"; the dev login must stay off here")
     if profile == "dev" and ("Deployment", SANDBOX) not in named:
         yield f"profile dev: the {SANDBOX} Deployment is missing"
     if profile == "production":

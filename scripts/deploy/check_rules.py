@@ -5,9 +5,10 @@
 
 1. The rule groups in docs/operations.md (between the BEGIN/END alert rules markers)
    are identical to spec.groups of deploy/base/prometheusrule.yaml.
-2. With --promtool: `promtool check rules` on them, and `promtool test rules` with the
-   unit tests below, which prove that the key alerts fire when they should and stay
-   silent when they should not.
+2. Every alert has unit tests below, at least one where it fires and one where it stays
+   silent, written against the series the services really export.
+3. With --promtool: `promtool check rules` on them, and `promtool test rules` with those
+   unit tests.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -27,23 +28,99 @@ RULE_FILE = REPO / "deploy" / "base" / "prometheusrule.yaml"
 DOCS = REPO / "docs" / "operations.md"
 BLOCK = re.compile(r"<!-- BEGIN alert rules.*?-->\s*```yaml\n(.*?)```\s*<!-- END alert rules -->", re.S)
 
+# Series as the services export them (names and labels from the code: platform's
+# http_requests_total{route,method,status}, webhook-ingest's telemetry.rs, checkout's
+# checkout_invoices_*_total) plus the `job`/`instance` labels the ServiceMonitors add.
 INVOICES = 'checkout_invoices_created_total{job="checkout", instance="checkout-0", tier="pro"}'
-POSTBACKS = 'ingest_postbacks_total{job="webhook-ingest", instance="ingest-0", outcome="accepted"}'
-DLQ = 'rabbitmq_detailed_queue_messages{job="payments-rabbitmq", vhost="/", queue="subscription-worker.dlq"}'
+RECEIVED = 'webhook_postbacks_received_total{job="webhook-ingest", instance="ingest-0"}'
 
-# (name, input series, alert, eval time, fires, templated annotations)
-CASES: list[tuple[str, dict[str, str], str, str, bool, dict[str, str]]] = [
-    ("invoices but a silent webhook", {INVOICES: "0+1x90", POSTBACKS: "0x90"},
-     "PaymentsPostbacksMissing", "80m", True, {}),
-    ("invoices and no ingest series at all", {INVOICES: "0+1x90"},
-     "PaymentsPostbacksMissing", "80m", True, {}),
-    ("invoices and postbacks", {INVOICES: "0+1x90", POSTBACKS: "0+1x90"},
-     "PaymentsPostbacksMissing", "80m", False, {}),
-    ("too few invoices to tell", {INVOICES: "0x90", POSTBACKS: "0x90"},
-     "PaymentsPostbacksMissing", "80m", False, {}),
-    ("two dead letters", {DLQ: "0 0 2 2 2 2 2"},
-     "PaymentsDeadLetterQueueNotEmpty", "5m", True, {"{{ $value }}": "2"}),
-    ("empty DLQ", {DLQ: "0x10"}, "PaymentsDeadLetterQueueNotEmpty", "8m", False, {}),
+
+def rejected(reason: str) -> str:
+    return f'webhook_postbacks_rejected_total{{job="webhook-ingest", instance="ingest-0", reason="{reason}"}}'
+
+
+def invoice_failed(reason: str) -> str:
+    return f'checkout_invoices_failed_total{{job="checkout", instance="checkout-0", reason="{reason}"}}'
+
+
+def http(route: str, method: str, status: str) -> str:
+    return (f'http_requests_total{{job="checkout", instance="checkout-0", route="{route}", '
+            f'method="{method}", status="{status}"}}')
+
+
+def queue(metric: str, name: str) -> str:
+    return f'rabbitmq_detailed_queue_{metric}{{job="payments-rabbitmq", vhost="/", queue="{name}"}}'
+
+
+UP = 'up{job="checkout", instance="checkout-0"}'
+DLQ = queue("messages", "subscription-worker.dlq")
+CONSUMERS = queue("consumers", "subscription-worker")
+DLQ_CONSUMERS = queue("consumers", "subscription-worker.dlq")
+READY = queue("messages_ready", "subscription-worker")
+
+
+class Case(NamedTuple):
+    name: str
+    series: dict[str, str]
+    alert: str
+    at: str
+    fires: bool
+    # Labels the alert carries from its series (besides the rule's own labels).
+    labels: dict[str, str] = {}
+    # Template placeholders in the annotations and what they expand to.
+    substitutions: dict[str, str] = {}
+
+
+# Each alert has at least one case that fires and one that stays silent.
+CASES: list[Case] = [
+    Case("a pod unscrapeable for 5 minutes", {UP: "1 1 0x10"}, "PaymentsServiceDown", "8m", True,
+         {"job": "checkout", "instance": "checkout-0"},
+         {"{{ $labels.job }}": "checkout", "{{ $labels.instance }}": "checkout-0"}),
+    Case("every pod scraped", {UP: "1x12"}, "PaymentsServiceDown", "10m", False),
+    Case("no consumer on the work queue (one on the DLQ)", {CONSUMERS: "0x10", DLQ_CONSUMERS: "1x10"},
+         "PaymentsWorkerNotConsuming", "7m", True),
+    Case("consumers on the work queue (none on the DLQ)", {CONSUMERS: "2x10", DLQ_CONSUMERS: "0x10"},
+         "PaymentsWorkerNotConsuming", "7m", False),
+    Case("503s without a broker confirm", {rejected("broker_unavailable"): "0+2x20",
+                                           rejected("publish_timeout"): "0+1x20"},
+         "PaymentsIngestBrokerUnavailable", "12m", True),
+    Case("rejections that are not the broker's", {rejected("rate_limited"): "0+5x20",
+                                                  rejected("invalid_field"): "0+5x20"},
+         "PaymentsIngestBrokerUnavailable", "12m", False),
+    Case("CryptoCloud refuses the API key", {invoice_failed("provider_unauthorized"): "0+1x20"},
+         "PaymentsCryptoCloudRejectsApiKey", "10m", True),
+    Case("CryptoCloud only slow", {invoice_failed("provider_timeout"): "0+1x20"},
+         "PaymentsCryptoCloudRejectsApiKey", "10m", False),
+    Case("invoices but a silent webhook", {INVOICES: "0+1x90", RECEIVED: "0x90"},
+         "PaymentsPostbacksMissing", "80m", True),
+    Case("invoices and no ingest series at all", {INVOICES: "0+1x90"},
+         "PaymentsPostbacksMissing", "80m", True),
+    Case("invoices and postbacks", {INVOICES: "0+1x90", RECEIVED: "0+1x90"},
+         "PaymentsPostbacksMissing", "80m", False),
+    Case("too few invoices to tell", {INVOICES: "0x90", RECEIVED: "0x90"},
+         "PaymentsPostbacksMissing", "80m", False),
+    Case("forged postback tokens", {rejected("token_bad_signature"): "0+1x20"},
+         "PaymentsPostbacksRejected", "15m", True),
+    Case("malformed postbacks are not token problems", {rejected("invalid_field"): "0+5x20",
+                                                        rejected("malformed_body"): "0+5x20"},
+         "PaymentsPostbacksRejected", "15m", False),
+    Case("two dead letters", {DLQ: "0 0 2 2 2 2 2"},
+         "PaymentsDeadLetterQueueNotEmpty", "5m", True, {}, {"{{ $value }}": "2"}),
+    Case("empty DLQ", {DLQ: "0x10"}, "PaymentsDeadLetterQueueNotEmpty", "8m", False),
+    Case("backlog above 200 for 15 minutes", {READY: "250x25"}, "PaymentsQueueBacklog", "20m", True),
+    Case("backlog below 200", {READY: "150x25"}, "PaymentsQueueBacklog", "20m", False),
+    # 20% of the API requests fail; the probes' 1000 successes a minute must not dilute that.
+    Case("checkout 5xx, hidden among probes", {http("/api/v1/checkout", "POST", "201"): "0+8x30",
+                                               http("/api/v1/checkout", "POST", "503"): "0+2x30",
+                                               http("/healthz", "GET", "200"): "0+1000x30"},
+         "PaymentsCheckoutErrorRate", "20m", True),
+    Case("checkout 1% 5xx", {http("/api/v1/checkout", "POST", "201"): "0+99x30",
+                             http("/api/v1/checkout", "POST", "502"): "0+1x30"},
+         "PaymentsCheckoutErrorRate", "20m", False),
+    # A pod taken out of rotation answers its readiness probe with 503: not a user's error.
+    Case("only readiness probes fail", {http("/api/v1/checkout", "POST", "201"): "0+20x30",
+                                        http("/readyz", "GET", "503"): "0+12x30"},
+         "PaymentsCheckoutErrorRate", "20m", False),
 ]
 
 
@@ -59,20 +136,20 @@ def groups_from_docs() -> list[dict[str, Any]] | None:
 def unit_tests(groups: list[dict[str, Any]]) -> dict[str, Any]:
     rules = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
     tests = []
-    for _name, series, alert, at, fires, substitutions in CASES:
+    for case in CASES:
         expected = []
-        if fires:
+        if case.fires:
             annotations = {}
-            for key, text in rules[alert].get("annotations", {}).items():
-                for placeholder, value in substitutions.items():
+            for key, text in rules[case.alert].get("annotations", {}).items():
+                for placeholder, value in case.substitutions.items():
                     text = text.replace(placeholder, value)
                 annotations[key] = text
-            expected.append({"exp_labels": dict(rules[alert].get("labels", {})),
+            expected.append({"exp_labels": {**case.labels, **rules[case.alert].get("labels", {})},
                              "exp_annotations": annotations})
         tests.append({
             "interval": "1m",
-            "input_series": [{"series": s, "values": v} for s, v in series.items()],
-            "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": expected}],
+            "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
+            "alert_rule_test": [{"eval_time": case.at, "alertname": case.alert, "exp_alerts": expected}],
         })
     return {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
 
@@ -91,6 +168,17 @@ def main() -> int:
         print(f"FAIL {DOCS}: the alert rules differ from {RULE_FILE.relative_to(REPO)}")
         return 1
     print(f"ok   {DOCS.relative_to(REPO)}: alert rules identical to the PrometheusRule")
+    alerts = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
+    for alert in sorted(alerts):
+        for fires in (True, False):
+            if not any(c.alert == alert and c.fires == fires for c in CASES):
+                print(f"FAIL {Path(__file__).name}: no unit test where {alert} "
+                      f"{'fires' if fires else 'stays silent'}")
+                return 1
+    unknown = sorted({c.alert for c in CASES} - alerts)
+    if unknown:
+        print(f"FAIL {Path(__file__).name}: unit tests for unknown alerts {unknown}")
+        return 1
     if not args.promtool:
         return 0
 
@@ -105,7 +193,7 @@ def main() -> int:
                 print(f"FAIL promtool {' '.join(command[:2])}:\n{run.stdout}{run.stderr}")
                 return 1
     print(f"ok   alert rules: promtool check rules, and {len(CASES)} promtool unit tests "
-          f"({', '.join(c[0] for c in CASES)})")
+          f"({', '.join(c.name for c in CASES)})")
     return 0
 
 

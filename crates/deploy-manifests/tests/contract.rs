@@ -1,6 +1,7 @@
-//! The deployment files must match the contract (docs/architecture.md): each service's
-//! binary, port, listen variable and value, probe paths, and only the environment
-//! variable names the contract gives that service.
+//! The deployment files must match the contract (docs/architecture.md) and the code: each
+//! service's binary, port, listen variable and value, probe paths, and only the
+//! environment variables that service reads: the contract's plus the tuning knobs and
+//! rotation keys its settings declare (checked against the settings source below).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -18,6 +19,11 @@ struct Service {
     readiness_path: &'static str,
     /// Every variable the contract table lists for this service.
     env: &'static [&'static str],
+    /// Variables the code reads beyond the contract (each has a default or is optional).
+    extra: &'static [&'static str],
+    /// Source files (under services/NAME/src) whose `Deserialize` structs are the
+    /// service's settings: field name (or `rename`) = lower-case variable name.
+    settings: &'static [&'static str],
     /// The ones a container must set: no default, or a default that is wrong in a container.
     required: &'static [&'static str],
 }
@@ -39,6 +45,16 @@ const SERVICES: [Service; 4] = [
             "CHECKOUT_LISTEN",
             "LOG_FORMAT",
         ],
+        extra: &[
+            "AUTH_JWT_SECRET_PREVIOUS",
+            "CRYPTOCLOUD_TIMEOUT_MS",
+            "CHECKOUT_DB_POOL_SIZE",
+            "CHECKOUT_MAX_BODY_BYTES",
+            "CHECKOUT_WORKERS",
+            "DEV_LOGIN_ENABLED",
+            "PLANS",
+        ],
+        settings: &["configuration.rs"],
         required: &[
             "DATABASE_URL",
             "CRYPTOCLOUD_API_URL",
@@ -62,6 +78,14 @@ const SERVICES: [Service; 4] = [
             "CRYPTOCLOUD_TOKEN_LEEWAY_SECS",
             "LOG_FORMAT",
         ],
+        extra: &[
+            "CRYPTOCLOUD_SECRET_KEY_PREVIOUS",
+            "INGEST_PUBLISH_TIMEOUT_MS",
+            "INGEST_ALLOWED_NETWORKS",
+            "INGEST_TRUSTED_PROXIES",
+            "INGEST_RATE_LIMIT_PER_MINUTE",
+        ],
+        settings: &["configuration.rs"],
         required: &["AMQP_URL", "CRYPTOCLOUD_SECRET_KEY", "INGEST_LISTEN"],
     },
     Service {
@@ -80,6 +104,16 @@ const SERVICES: [Service; 4] = [
             "WORKER_RECONCILE_AFTER_SECS",
             "LOG_FORMAT",
         ],
+        extra: &[
+            "WORKER_PREFETCH",
+            "WORKER_CONCURRENCY",
+            "WORKER_BATCH_SIZE",
+            "WORKER_MAX_ATTEMPTS",
+            "WORKER_DB_POOL_SIZE",
+            "PLANS",
+        ],
+        // `Settings` (run, reconcile), `DatabaseSettings` (migrate), `BrokerSettings` (dlq).
+        settings: &["settings.rs"],
         required: &[
             "DATABASE_URL",
             "AMQP_URL",
@@ -104,6 +138,21 @@ const SERVICES: [Service; 4] = [
             "SANDBOX_SECRET_KEY",
             "LOG_FORMAT",
         ],
+        extra: &[
+            "SANDBOX_PUBLIC_URL",
+            "SANDBOX_POSTBACK_RETRIES",
+            "SANDBOX_POSTBACK_BACKOFF_MS",
+            "SANDBOX_POSTBACK_TIMEOUT_MS",
+            "SANDBOX_ID_CLAIM",
+            "SANDBOX_SUCCESS_URL",
+            "SANDBOX_FAIL_URL",
+            "SANDBOX_LATENCY_MS",
+            "SANDBOX_ERROR_RATE",
+            "SANDBOX_ERROR_STATUS",
+            "SANDBOX_DROP_RATE",
+            "SANDBOX_WORKERS",
+        ],
+        settings: &["settings.rs"],
         required: &[
             "SANDBOX_LISTEN",
             "SANDBOX_POSTBACK_URL",
@@ -113,6 +162,15 @@ const SERVICES: [Service; 4] = [
         ],
     },
 ];
+
+/// Read by `crates/platform` in every service: log format and filter, config file location.
+const PLATFORM_VARIABLES: [&str; 4] = ["LOG_FORMAT", "RUST_LOG", "APP_ENV", "APP_CONFIG_DIR"];
+
+/// What `subscription-worker migrate` (the migration Job) needs.
+const MIGRATE_VARIABLES: [&str; 1] = ["DATABASE_URL"];
+
+/// Turns on `/dev/login` (a session for any user id): never outside compose and `deploy/dev`.
+const DEV_LOGIN: &str = "DEV_LOGIN_ENABLED";
 
 /// Variables of docker compose itself (container credentials, sandbox switch), which
 /// .env.example may carry besides the contract's.
@@ -148,11 +206,73 @@ fn service(name: &str) -> &'static Service {
         .unwrap_or_else(|| panic!("{name} is not a service of the contract"))
 }
 
-fn all_contract_variables() -> BTreeSet<&'static str> {
-    SERVICES
-        .iter()
-        .flat_map(|s| s.env.iter().copied())
-        .collect()
+impl Service {
+    /// Every variable this service's code reads: the contract's, its extras, platform's.
+    fn reads(&self) -> BTreeSet<&'static str> {
+        self.env
+            .iter()
+            .chain(self.extra)
+            .chain(PLATFORM_VARIABLES.iter())
+            .copied()
+            .collect()
+    }
+
+    fn accepts(&self, name: &str) -> bool {
+        self.reads().contains(name)
+    }
+}
+
+fn all_variables() -> BTreeSet<&'static str> {
+    SERVICES.iter().flat_map(Service::reads).collect()
+}
+
+/// Variable names declared by the `#[derive(.. Deserialize ..)]` structs of a settings
+/// file: each `pub` field, upper-cased, or its `#[serde(rename = "...")]`.
+fn declared_variables(source: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut deserialize = false;
+    let mut in_struct = false;
+    let mut attributes = String::new();
+    let mut open_attribute = false;
+    for line in source.lines() {
+        let trimmed = line.trim();
+        if !in_struct {
+            if trimmed.starts_with("#[derive(") {
+                deserialize = trimmed.contains("Deserialize");
+            } else if line.starts_with("pub struct ") && trimmed.ends_with('{') {
+                in_struct = deserialize;
+                deserialize = false;
+            } else if !trimmed.starts_with("#[") && !trimmed.starts_with("///") {
+                deserialize = false;
+            }
+            continue;
+        }
+        if line == "}" {
+            in_struct = false;
+        } else if trimmed.starts_with("#[") || open_attribute {
+            attributes.push_str(trimmed);
+            attributes.push(' ');
+            open_attribute = !trimmed.ends_with(']');
+        } else if let Some(field) = trimmed
+            .strip_prefix("pub ")
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(field, _)| field.trim())
+        {
+            assert!(
+                !attributes.contains("flatten"),
+                "a flattened settings field ({field}) cannot be checked here"
+            );
+            let renamed = attributes
+                .split("rename = \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next());
+            names.insert(renamed.unwrap_or(field).to_uppercase());
+            attributes.clear();
+        } else if !trimmed.starts_with("//") && !trimmed.is_empty() {
+            attributes.clear();
+        }
+    }
+    names
 }
 
 fn listen_value(service: &Service) -> String {
@@ -359,8 +479,8 @@ fn compose_services_use_the_contract_ports_listen_addresses_and_variables() {
         let names: BTreeSet<&str> = env.keys().filter_map(Value::as_str).collect();
         for name in &names {
             assert!(
-                service.env.contains(name),
-                "compose {}: {name} is not a contract variable of this service",
+                service.accepts(name),
+                "compose {}: {name} is not a variable this service reads",
                 service.name
             );
         }
@@ -391,23 +511,42 @@ fn compose_services_use_the_contract_ports_listen_addresses_and_variables() {
     }
 }
 
+/// `NAME=value` or, commented out, `# NAME=value` (a documented optional setting).
+fn assignment(line: &str) -> Option<(&str, &str, bool)> {
+    let (line, commented) = match line.strip_prefix('#') {
+        Some(rest) => (rest.trim_start(), true),
+        None => (line, false),
+    };
+    let (name, value) = line.split_once('=')?;
+    let is_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !is_name {
+        assert!(commented, "not KEY=VALUE: {line}");
+        return None;
+    }
+    Some((name, value, commented))
+}
+
 #[test]
-fn env_example_uses_contract_names_and_default_listen_addresses() {
-    let contract = all_contract_variables();
+fn env_example_uses_known_names_and_default_listen_addresses() {
+    let known = all_variables();
     let example = read(".env.example");
     let mut seen = BTreeSet::new();
-    for line in example
+    for (name, value, commented) in example
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.is_empty())
+        .filter_map(assignment)
     {
-        let (name, value) = line
-            .split_once('=')
-            .unwrap_or_else(|| panic!("not KEY=VALUE: {line}"));
         assert!(
-            contract.contains(name) || COMPOSE_ONLY_VARIABLES.contains(&name),
-            ".env.example: {name} is neither a contract variable nor a compose setting"
+            known.contains(name) || COMPOSE_ONLY_VARIABLES.contains(&name),
+            ".env.example: {name} is neither a variable a service reads nor a compose setting"
         );
+        if commented {
+            continue;
+        }
         if let Some(service) = SERVICES.iter().find(|s| s.listen_env == name) {
             assert_eq!(value, listen_value(service), ".env.example: {name}");
         }
@@ -520,8 +659,8 @@ fn check_env_entry(path: &Path, service: &Service, variable: &Value) {
     let name = str_at(variable, &["name"]).expect("env name");
     let at_file = path.display();
     assert!(
-        service.env.contains(&name),
-        "{at_file}: {name} is not a contract variable of {}",
+        service.accepts(name),
+        "{at_file}: {name} is not a variable {} reads",
         service.name
     );
     if name == service.listen_env {
@@ -569,7 +708,7 @@ fn kubernetes_services_expose_the_contract_ports() {
 #[test]
 fn config_map_keys_and_migration_job_follow_the_contract() {
     let docs = deploy_documents();
-    let contract = all_contract_variables();
+    let known = all_variables();
     let config_maps = of_kind(&docs, "ConfigMap");
     assert!(!config_maps.is_empty(), "no ConfigMap under deploy/");
     for (path, doc) in config_maps {
@@ -581,8 +720,8 @@ fn config_map_keys_and_migration_job_follow_the_contract() {
         {
             let key = key.as_str().expect("string key");
             assert!(
-                contract.contains(key),
-                "{}: ConfigMap key {key} is not a contract variable",
+                known.contains(key),
+                "{}: ConfigMap key {key} is not a variable any service reads",
                 path.display()
             );
         }
@@ -613,6 +752,128 @@ fn config_map_keys_and_migration_job_follow_the_contract() {
     );
     for variable in seq(container.get("env")) {
         check_env_entry(path, worker, variable);
+        let name = str_at(variable, &["name"]).expect("env name");
+        assert!(
+            MIGRATE_VARIABLES.contains(&name) || PLATFORM_VARIABLES.contains(&name),
+            "{}: `subscription-worker migrate` needs only {MIGRATE_VARIABLES:?}, not {name}",
+            path.display()
+        );
+    }
+    for name in MIGRATE_VARIABLES {
+        assert!(
+            seq(container.get("env"))
+                .iter()
+                .any(|v| str_at(v, &["name"]) == Some(name)),
+            "{}: the migration Job lacks {name}",
+            path.display()
+        );
+    }
+}
+
+/// Each service's allowed names are exactly what its settings structs declare (plus the
+/// platform's), so a variable added to or dropped from the code fails here until the
+/// table above, and with it the deployment files, follow.
+#[test]
+fn allowed_variables_are_exactly_what_the_code_reads() {
+    for service in &SERVICES {
+        let mut code: BTreeSet<String> = PLATFORM_VARIABLES.iter().map(|v| v.to_string()).collect();
+        for file in service.settings {
+            let declared =
+                declared_variables(&read(&format!("services/{}/src/{file}", service.name)));
+            assert!(
+                !declared.is_empty(),
+                "services/{}/src/{file} declares no settings",
+                service.name
+            );
+            code.extend(declared);
+        }
+        let allowed: BTreeSet<String> = service.reads().iter().map(|v| v.to_string()).collect();
+        let missing: Vec<_> = code.difference(&allowed).collect();
+        let stale: Vec<_> = allowed.difference(&code).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "{}: the code reads {missing:?} which the table lacks, and the table lists \
+             {stale:?} which the code does not read",
+            service.name
+        );
+    }
+}
+
+#[test]
+fn platform_reads_the_platform_variables() {
+    let config = read("crates/platform/src/config.rs");
+    let telemetry = read("crates/platform/src/telemetry.rs");
+    for name in ["APP_ENV", "APP_CONFIG_DIR"] {
+        assert!(
+            config.contains(&format!("\"{name}\"")),
+            "platform config: {name}"
+        );
+    }
+    assert!(
+        telemetry.contains("\"LOG_FORMAT\""),
+        "platform telemetry: LOG_FORMAT"
+    );
+    // EnvFilter's default environment variable is RUST_LOG.
+    assert!(
+        telemetry.contains("EnvFilter::try_from_default_env"),
+        "platform telemetry: RUST_LOG"
+    );
+}
+
+#[test]
+fn the_settings_parser_reads_fields_and_renames() {
+    let source = r#"
+#[derive(Debug, Deserialize)]
+pub struct Settings {
+    /// A doc comment.
+    #[serde(default)]
+    pub plain_field: u32,
+    #[serde(
+        rename = "renamed_var",
+        default
+    )]
+    pub internal: String,
+}
+
+#[derive(Debug)]
+pub struct NotSettings {
+    pub ignored: u32,
+}
+"#;
+    let names: Vec<String> = declared_variables(source).into_iter().collect();
+    assert_eq!(names, ["PLAIN_FIELD", "RENAMED_VAR"]);
+}
+
+/// A session for anyone must never reach a real cluster: outside `deploy/dev`,
+/// DEV_LOGIN_ENABLED may only be set, literally, to false.
+#[test]
+fn dev_login_stays_off_outside_the_dev_overlay() {
+    let dev = repo().join("deploy/dev");
+    for (path, doc) in deploy_documents() {
+        if path.starts_with(&dev) {
+            continue;
+        }
+        if let Some(value) = at(&doc, &["data", DEV_LOGIN]) {
+            assert_eq!(
+                value.as_str(),
+                Some("false"),
+                "{}: ConfigMap {DEV_LOGIN}",
+                path.display()
+            );
+        }
+        let spec = at(&doc, &["spec", "template", "spec"]);
+        for container in seq(spec.and_then(|s| s.get("containers"))) {
+            for variable in seq(container.get("env")) {
+                if str_at(variable, &["name"]) == Some(DEV_LOGIN) {
+                    assert_eq!(
+                        str_at(variable, &["value"]),
+                        Some("false"),
+                        "{}: {DEV_LOGIN} must be the literal false here",
+                        path.display()
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -7,16 +7,27 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 /// Installs the process-wide recorder on first use and returns its handle.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                    30.0,
-                ])
-                .expect("static buckets are valid")
-                .install_recorder()
-                .expect("the metrics recorder is installed once")
-        })
-        .clone()
+    let handle = HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .set_buckets(&[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ])
+            .expect("static buckets are valid")
+            .install_recorder()
+            .expect("the metrics recorder is installed once")
+    });
+    // Histograms keep every sample until upkeep drains them into summaries: without a
+    // scraper, memory would grow with every request.
+    static UPKEEP: OnceLock<()> = OnceLock::new();
+    UPKEEP.get_or_init(|| {
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            })
+            .expect("the metrics upkeep thread starts");
+    });
+    handle.clone()
 }

@@ -22,7 +22,6 @@ use crate::payments::{self, NewPayment, PaymentRecord};
 use crate::plans::{Plan, PlanCatalogue};
 use crate::provider::ProviderFailure;
 use crate::state::AppState;
-use crate::users;
 
 /// Body of `POST /api/v1/checkout`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -296,7 +295,6 @@ async fn create_payment_inner(
     let order_id = OrderId::generate();
     let amount = order.plan.amount_for(order.months.get());
 
-    users::ensure_exists(&state.pool, user).await?;
     let payment_id = payments::insert_creating(
         &state.pool,
         &NewPayment {

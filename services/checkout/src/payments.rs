@@ -45,12 +45,14 @@ pub struct NewPayment<'a> {
 }
 
 /// Inserts the row in `creating`, before CryptoCloud is called, so an invoice can never
-/// exist without its row. Returns the new id.
+/// exist without its row; the user's row is created on their first checkout in the same
+/// statement (one round trip, one commit). Returns the new id.
 #[tracing::instrument(skip_all, fields(order_id = %new.order_id))]
 pub async fn insert_creating(pool: &PgPool, new: &NewPayment<'_>) -> sqlx::Result<i64> {
     let months = i32::try_from(new.months).expect("months are at most 120");
     sqlx::query_scalar!(
-        "INSERT INTO payments \
+        "WITH new_user AS (INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING) \
+         INSERT INTO payments \
             (user_id, order_id, amount, currency, payment_method, status, subscription_tier, subscription_months) \
          VALUES ($1, $2, $3, $4, $5, 'creating', $6, $7) \
          RETURNING id",

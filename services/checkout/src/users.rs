@@ -1,21 +1,10 @@
-//! The `users` rows checkout reads and creates.
+//! The `users` rows checkout reads (a user's row is created with their first payment, in
+//! [`crate::payments::insert_creating`]).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::domain::UserId;
-
-/// Creates the user's row on their first checkout; an existing row is left alone.
-#[tracing::instrument(skip(pool))]
-pub async fn ensure_exists(pool: &PgPool, user: UserId) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
-        user.get()
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
 
 /// A user's plan as stored (the worker keeps it up to date).
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use cryptocloud::{Invoice, InvoiceId};
 use rust_decimal::Decimal;
-use sqlx::{Postgres, Transaction};
+use sqlx::PgConnection;
 
 use crate::confirm::{check_matches, Expected, Verdict};
 use crate::context::Context;
@@ -34,28 +34,114 @@ pub async fn apply(ctx: &Context, input: ApplyInput<'_>, verdict: Verdict) -> Ou
     };
     // Only an applied change is committed; anything else leaves no trace, so the message
     // can be retried or replayed later.
-    let keep = matches!(
-        outcome,
-        Outcome::Applied { .. } | Outcome::Partial { .. } | Outcome::AlreadyCompleted { .. }
-    );
-    if !keep {
+    let Some(entry) = inbox_entry(&outcome) else {
         let _ = tx.rollback().await;
         return outcome;
+    };
+    let committed = async {
+        record_messages(&mut tx, &[(input.message_id, entry.0, entry.1)]).await?;
+        tx.commit().await
     }
-    if let Err(e) = tx.commit().await {
+    .await;
+    if let Err(e) = committed {
         return Outcome::Retry(e.into());
     }
-    if let Outcome::Applied {
-        payment_id,
-        user_id,
-        new_expiry,
-    } = &outcome
-    {
-        tracing::info!(payment_id, user_id, %new_expiry, "payment applied, plan extended");
-        stats::record_applied_latency(input.received_at);
+    after_commit(ctx, &[(input, outcome.clone())]);
+    outcome
+}
+
+/// Applies several confirmed invoices in one transaction (group commit): one commit, and
+/// so one WAL flush, for all of them. One that is not applied (payment not found,
+/// mismatch, duplicate) leaves no trace and the others still commit. Any database error
+/// abandons the group and applies each alone with [`apply`]; nothing was committed, so
+/// nothing is applied twice. Outcomes come in input order.
+#[tracing::instrument(skip_all, fields(count = inputs.len()))]
+pub async fn apply_batch(ctx: &Context, inputs: &[(ApplyInput<'_>, Verdict)]) -> Vec<Outcome> {
+    if let [(input, verdict)] = inputs {
+        return vec![apply(ctx, *input, *verdict).await];
+    }
+    match apply_together(ctx, inputs).await {
+        Ok(outcomes) => {
+            let applied: Vec<_> = inputs
+                .iter()
+                .map(|(input, _)| *input)
+                .zip(outcomes.iter().cloned())
+                .collect();
+            after_commit(ctx, &applied);
+            outcomes
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "group commit failed; applying one by one");
+            let mut outcomes = Vec::with_capacity(inputs.len());
+            for (input, verdict) in inputs {
+                outcomes.push(apply(ctx, *input, *verdict).await);
+            }
+            outcomes
+        }
+    }
+}
+
+async fn apply_together(
+    ctx: &Context,
+    inputs: &[(ApplyInput<'_>, Verdict)],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    // The same order in every group, so two groups claiming the same message ids wait for
+    // each other instead of deadlocking.
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    order.sort_by_key(|&i| inputs[i].0.message_id);
+    let mut outcomes = vec![Outcome::Duplicate; inputs.len()];
+    let mut entries = Vec::with_capacity(inputs.len());
+    let mut tx = ctx.pool.begin().await?;
+    for i in order {
+        let (input, verdict) = inputs[i];
+        let outcome = apply_in(ctx, &mut tx, input, verdict).await?;
+        match inbox_entry(&outcome) {
+            Some((payment_id, label)) => entries.push((input.message_id, payment_id, label)),
+            // Its own claim is all a message that is not applied has written (see
+            // `apply_in`); taking it back leaves the group as if it had never been there.
+            // A cheaper way than a savepoint per message: this path is rare.
+            None if outcome != Outcome::Duplicate => {
+                unclaim_message(&mut tx, input.message_id).await?
+            }
+            None => {}
+        }
+        outcomes[i] = outcome;
+    }
+    if !entries.is_empty() {
+        record_messages(&mut tx, &entries).await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// What the inbox row records for an outcome that is committed; `None`: roll it back.
+fn inbox_entry(outcome: &Outcome) -> Option<(i64, &'static str)> {
+    match outcome {
+        Outcome::Applied { payment_id, .. } => Some((*payment_id, "completed")),
+        Outcome::Partial { payment_id } => Some((*payment_id, "partial")),
+        Outcome::AlreadyCompleted { payment_id } => Some((*payment_id, "already_completed")),
+        _ => None,
+    }
+}
+
+/// Logs and metrics of committed upgrades, and a nudge for the outbox relay.
+fn after_commit(ctx: &Context, committed: &[(ApplyInput<'_>, Outcome)]) {
+    let mut upgraded = false;
+    for (input, outcome) in committed {
+        if let Outcome::Applied {
+            payment_id,
+            user_id,
+            new_expiry,
+        } = outcome
+        {
+            tracing::info!(message_id = input.message_id, invoice_id = %input.invoice.uuid, payment_id, user_id, %new_expiry, "payment applied, plan extended");
+            stats::record_applied_latency(input.received_at);
+            upgraded = true;
+        }
+    }
+    if upgraded {
         ctx.outbox_wake.notify_one();
     }
-    outcome
 }
 
 /// The payment row as the transaction locked it.
@@ -71,20 +157,22 @@ struct LockedPayment {
     subscription_months: i32,
 }
 
+/// Every outcome that is not applied (see [`inbox_entry`]) returns before any write but
+/// the claim of the message: group commit relies on it to take that claim back.
 async fn apply_in(
     ctx: &Context,
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     input: ApplyInput<'_>,
     verdict: Verdict,
 ) -> Result<Outcome, sqlx::Error> {
     // First statement: a concurrent copy of this message waits here for our commit and
     // then finds the row, so a message is applied at most once.
-    if !claim_message(tx, input.message_id, input.received_at).await? {
+    if !claim_message(conn, input.message_id, input.received_at).await? {
         return Ok(Outcome::Duplicate);
     }
 
     let invoice = input.invoice;
-    let payments = lock_payment(tx, &invoice.uuid, invoice.order_id.as_deref()).await?;
+    let payments = lock_payment(conn, &invoice.uuid, invoice.order_id.as_deref()).await?;
     let payment = match payments.as_slice() {
         [] => {
             return Ok(Outcome::Retry(Reason::PaymentNotFound(
@@ -114,7 +202,6 @@ async fn apply_in(
     }
     if payment.status == "completed" {
         // Never extend twice, whichever message (or sweep) asks again.
-        record_message(tx, input.message_id, payment.id, "already_completed").await?;
         return Ok(Outcome::AlreadyCompleted {
             payment_id: payment.id,
         });
@@ -127,8 +214,7 @@ async fn apply_in(
             invoice_status: invoice.status.to_string(),
         }),
         Verdict::Partial => {
-            mark_partial(tx, payment.id, &invoice.uuid, &payment_data).await?;
-            record_message(tx, input.message_id, payment.id, "partial").await?;
+            mark_partial(conn, payment.id, &invoice.uuid, &payment_data).await?;
             Ok(Outcome::Partial {
                 payment_id: payment.id,
             })
@@ -139,9 +225,9 @@ async fn apply_in(
                     payment.subscription_tier.clone(),
                 )));
             };
-            mark_completed(tx, payment.id, &invoice.uuid, &payment_data).await?;
+            mark_completed(conn, payment.id, &invoice.uuid, &payment_data).await?;
             let new_expiry = extend_plan(
-                tx,
+                conn,
                 payment.user_id,
                 &payment.subscription_tier,
                 payment.subscription_months,
@@ -158,8 +244,7 @@ async fn apply_in(
                 new_expiry: Some(events::to_timestamp(new_expiry)),
                 occurred_at: Some(events::to_timestamp(Utc::now())),
             };
-            insert_outbox_event(tx, &event).await?;
-            record_message(tx, input.message_id, payment.id, "completed").await?;
+            insert_outbox_event(conn, &event).await?;
             Ok(Outcome::Applied {
                 payment_id: payment.id,
                 user_id: payment.user_id,
@@ -175,9 +260,9 @@ pub fn event_id(payment_id: i64) -> String {
 }
 
 /// Inserts the inbox row; false when the message id is already there.
-#[tracing::instrument(skip(tx))]
+#[tracing::instrument(skip(conn))]
 async fn claim_message(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     message_id: &str,
     received_at: Option<DateTime<Utc>>,
 ) -> Result<bool, sqlx::Error> {
@@ -189,37 +274,52 @@ async fn claim_message(
         message_id,
         received_at,
     )
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(claimed.is_some())
 }
 
-/// Completes the inbox row with what came of the message.
-#[tracing::instrument(skip(tx))]
-async fn record_message(
-    tx: &mut Transaction<'static, Postgres>,
-    message_id: &str,
-    payment_id: i64,
-    outcome: &str,
-) -> Result<(), sqlx::Error> {
+/// Removes this transaction's claim of a message that was not applied after all.
+#[tracing::instrument(skip(conn))]
+async fn unclaim_message(conn: &mut PgConnection, message_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        r#"UPDATE processed_messages
-           SET payment_id = $2, outcome = $3, processed_at = clock_timestamp()
-           WHERE message_id = $1"#,
-        message_id,
-        payment_id,
-        outcome,
+        "DELETE FROM processed_messages WHERE message_id = $1 AND outcome = 'processing'",
+        message_id
     )
-    .execute(&mut **tx)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Completes the inbox rows with what came of each message, in one statement. It runs
+/// last before the commit, so `processed_at` is when the change became final.
+#[tracing::instrument(skip_all, fields(count = entries.len()))]
+async fn record_messages(
+    conn: &mut PgConnection,
+    entries: &[(&str, i64, &'static str)],
+) -> Result<(), sqlx::Error> {
+    let message_ids: Vec<String> = entries.iter().map(|e| e.0.to_string()).collect();
+    let payment_ids: Vec<i64> = entries.iter().map(|e| e.1).collect();
+    let outcomes: Vec<String> = entries.iter().map(|e| e.2.to_string()).collect();
+    sqlx::query!(
+        r#"UPDATE processed_messages AS pm
+           SET payment_id = r.payment_id, outcome = r.outcome, processed_at = clock_timestamp()
+           FROM unnest($1::text[], $2::bigint[], $3::text[]) AS r(message_id, payment_id, outcome)
+           WHERE pm.message_id = r.message_id"#,
+        &message_ids,
+        &payment_ids,
+        &outcomes,
+    )
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 /// Finds and locks the payment by invoice id (stored prefixed; the bare form is accepted
 /// too) or by order id (the invoice id may not be stored yet).
-#[tracing::instrument(skip(tx))]
+#[tracing::instrument(skip(conn))]
 async fn lock_payment(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     invoice_id: &InvoiceId,
     order_id: Option<&str>,
 ) -> Result<Vec<LockedPayment>, sqlx::Error> {
@@ -236,13 +336,13 @@ async fn lock_payment(
         &forms,
         order_id,
     )
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await
 }
 
-#[tracing::instrument(skip(tx, payment_data))]
+#[tracing::instrument(skip(conn, payment_data))]
 async fn mark_completed(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     payment_id: i64,
     invoice_id: &InvoiceId,
     payment_data: &serde_json::Value,
@@ -256,14 +356,14 @@ async fn mark_completed(
         invoice_id.prefixed(),
         payment_data,
     )
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-#[tracing::instrument(skip(tx, payment_data))]
+#[tracing::instrument(skip(conn, payment_data))]
 async fn mark_partial(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     payment_id: i64,
     invoice_id: &InvoiceId,
     payment_data: &serde_json::Value,
@@ -277,16 +377,16 @@ async fn mark_partial(
         invoice_id.prefixed(),
         payment_data,
     )
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 /// Extends the plan in one statement: the row lock serialises two payments of one user,
 /// and the second sees the first's expiry, so both periods count.
-#[tracing::instrument(skip(tx))]
+#[tracing::instrument(skip(conn))]
 async fn extend_plan(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     user_id: i64,
     tier: &str,
     months: i32,
@@ -308,7 +408,7 @@ async fn extend_plan(
         months,
         requests_limit,
     )
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     // payments.user_id references users, so the row exists.
     expiry.ok_or(sqlx::Error::RowNotFound)
@@ -316,7 +416,7 @@ async fn extend_plan(
 
 #[tracing::instrument(skip_all, fields(event_id = %event.event_id))]
 async fn insert_outbox_event(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut PgConnection,
     event: &events::SubscriptionUpgraded,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
@@ -327,7 +427,7 @@ async fn insert_outbox_event(
         events::ROUTING_KEY_SUBSCRIPTION_UPGRADED,
         events::encode(event),
     )
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -15,14 +15,18 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
 use crate::outcome::{Outcome, Reason};
-use crate::process::process;
+use crate::process::process_batch;
 use crate::routing;
 
 /// How one process consumes.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     pub prefetch: u16,
+    /// Groups processed at the same time.
     pub concurrency: usize,
+    /// Most deliveries in one group (one info call, one transaction). A group is whatever
+    /// has arrived, up to this: nothing waits for a group to fill.
+    pub batch_size: usize,
     /// Attempts (the first included) before a retryable failure is dead-lettered.
     pub max_attempts: u32,
 }
@@ -134,11 +138,16 @@ async fn consume_on(
     // On shutdown no new delivery is taken, in-flight ones finish (commit, then ack).
     consumer
         .take_until(shutdown.clone().cancelled_owned())
-        .for_each_concurrent(config.concurrency.max(1), |delivery| async move {
-            match delivery {
-                Ok(delivery) => handle(ctx, broker, config, delivery).await,
-                Err(e) => tracing::warn!(error = %e, "consumer stream error"),
+        .ready_chunks(config.batch_size.max(1))
+        .for_each_concurrent(config.concurrency.max(1), |chunk| async move {
+            let mut deliveries = Vec::with_capacity(chunk.len());
+            for delivery in chunk {
+                match delivery {
+                    Ok(delivery) => deliveries.push(delivery),
+                    Err(e) => tracing::warn!(error = %e, "consumer stream error"),
+                }
             }
+            handle_batch(ctx, broker, config, deliveries).await;
         })
         .await;
     // Prefetched deliveries not yet started go back to the queue.
@@ -148,32 +157,66 @@ async fn consume_on(
     Ok(())
 }
 
-/// Processes one delivery and acks it, or moves it on (delay queue or DLQ) and then acks.
-#[tracing::instrument(skip_all, fields(delivery_tag = delivery.delivery_tag, redelivered = delivery.redelivered))]
-async fn handle(ctx: &Context, broker: &Broker, config: &ConsumerConfig, delivery: Delivery) {
+/// Processes the deliveries that arrived together, then settles each: acked, or moved on
+/// (delay queue or DLQ) and then acked. Every ack comes after the group's commit.
+#[tracing::instrument(skip_all, fields(count = deliveries.len()))]
+async fn handle_batch(
+    ctx: &Context,
+    broker: &Broker,
+    config: &ConsumerConfig,
+    deliveries: Vec<Delivery>,
+) {
+    if deliveries.is_empty() {
+        return;
+    }
     let started = Instant::now();
-    let attempt = routing::attempt_of(&delivery.properties);
-    let amqp_message_id = delivery
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|s| s.to_string());
-    // A bug must not take the consumer down: the message goes back (the quorum queue's
-    // delivery limit dead-letters it if it keeps failing).
-    let processed = AssertUnwindSafe(process(ctx, &delivery.data, amqp_message_id.as_deref()))
+    let message_ids: Vec<Option<String>> = deliveries
+        .iter()
+        .map(|d| d.properties.message_id().as_ref().map(|s| s.to_string()))
+        .collect();
+    let messages: Vec<(&[u8], Option<&str>)> = deliveries
+        .iter()
+        .zip(&message_ids)
+        .map(|(d, id)| (d.data.as_slice(), id.as_deref()))
+        .collect();
+    // A bug must not take the consumer down: the messages go back (the quorum queue's
+    // delivery limit dead-letters one that keeps failing).
+    let processed = AssertUnwindSafe(process_batch(ctx, &messages))
         .catch_unwind()
         .await;
-    let Ok(outcome) = processed else {
-        tracing::error!("processing panicked; requeueing the message");
-        let _ = delivery
-            .acker
-            .nack(BasicNackOptions {
-                requeue: true,
-                ..Default::default()
-            })
-            .await;
+    let Ok(outcomes) = processed else {
+        tracing::error!("processing panicked; requeueing the messages");
+        for delivery in deliveries {
+            let _ = delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+        }
         return;
     };
+    futures::future::join_all(
+        deliveries
+            .into_iter()
+            .zip(outcomes)
+            .map(|(delivery, outcome)| settle(ctx, broker, config, delivery, outcome, started)),
+    )
+    .await;
+}
+
+/// Acks a processed delivery, or moves it on (delay queue or DLQ) and then acks it.
+#[tracing::instrument(skip_all, fields(delivery_tag = delivery.delivery_tag, redelivered = delivery.redelivered))]
+async fn settle(
+    ctx: &Context,
+    broker: &Broker,
+    config: &ConsumerConfig,
+    delivery: Delivery,
+    outcome: Outcome,
+    started: Instant,
+) {
+    let attempt = routing::attempt_of(&delivery.properties);
     let disposition = disposition(&outcome, attempt, config.max_attempts);
     let topology = broker.topology();
     let routing_key = delivery.routing_key.as_str();

@@ -63,35 +63,44 @@ pub async fn publish_pending(pool: &PgPool, broker: &Broker, limit: i64) -> anyh
     .fetch_all(&mut *tx)
     .await?;
     let exchange = broker.topology().exchange.clone();
-    let mut published = 0;
-    let mut failure = None;
-    for row in rows {
+    // All at once on the shared channel: one round of confirms instead of one per event.
+    let results = futures::future::join_all(rows.iter().map(|row| {
         let properties = BasicProperties::default()
             .with_message_id(row.event_id.clone().into())
             .with_content_type(events::CONTENT_TYPE.into())
             .with_type("SubscriptionUpgraded".into())
             .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64);
-        if let Err(e) = broker
-            .publish(
-                &exchange,
-                &row.routing_key,
-                &row.payload,
-                properties,
-                PUBLISH_TIMEOUT,
-            )
-            .await
-        {
-            failure = Some(e);
-            break;
+        let exchange = &exchange;
+        async move {
+            broker
+                .publish(
+                    exchange,
+                    &row.routing_key,
+                    &row.payload,
+                    properties,
+                    PUBLISH_TIMEOUT,
+                )
+                .await
+                .map(|()| row.id)
         }
-        sqlx::query!(
-            "UPDATE outbox_events SET published_at = now() WHERE id = $1",
-            row.id
-        )
-        .execute(&mut *tx)
-        .await?;
-        published += 1;
+    }))
+    .await;
+    let mut confirmed = Vec::with_capacity(results.len());
+    let mut failure = None;
+    for result in results {
+        match result {
+            Ok(id) => confirmed.push(id),
+            Err(e) => failure = Some(e),
+        }
     }
+    // Only what the broker confirmed is marked; the rest goes again on the next round.
+    sqlx::query!(
+        "UPDATE outbox_events SET published_at = now() WHERE id = ANY($1::bigint[])",
+        &confirmed
+    )
+    .execute(&mut *tx)
+    .await?;
+    let published = confirmed.len();
     tx.commit().await?;
     if published > 0 {
         metrics::counter!(crate::stats::OUTBOX_PUBLISHED).increment(published as u64);

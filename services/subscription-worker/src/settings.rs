@@ -32,9 +32,12 @@ pub struct Settings {
     /// Unacknowledged deliveries the broker hands one consumer at most.
     #[serde(default = "default_prefetch")]
     pub worker_prefetch: u16,
-    /// Deliveries processed at the same time by one process.
+    /// Groups of deliveries processed at the same time by one process.
     #[serde(default = "default_concurrency")]
     pub worker_concurrency: usize,
+    /// Most deliveries applied in one transaction with one CryptoCloud call (1 to 100).
+    #[serde(default = "default_batch_size")]
+    pub worker_batch_size: usize,
     /// Attempts (first delivery included) before a retryable failure is dead-lettered.
     #[serde(default = "default_max_attempts")]
     pub worker_max_attempts: u32,
@@ -73,6 +76,7 @@ impl Settings {
             worker_reconcile_after_secs: default_reconcile_after(),
             worker_prefetch: default_prefetch(),
             worker_concurrency: default_concurrency(),
+            worker_batch_size: default_batch_size(),
             worker_max_attempts: default_max_attempts(),
             worker_db_pool_size: default_pool_size(),
             plans: PlanSettings::default(),
@@ -106,11 +110,16 @@ fn default_sweep_interval() -> u64 {
 fn default_reconcile_after() -> u64 {
     600
 }
+// Enough unacknowledged deliveries for every concurrent group to be full.
 fn default_prefetch() -> u16 {
-    16
+    400
 }
 fn default_concurrency() -> usize {
-    8
+    4
+}
+// One info call (at most 100 ids) and one commit per group.
+fn default_batch_size() -> usize {
+    100
 }
 fn default_max_attempts() -> u32 {
     8

@@ -93,6 +93,9 @@ impl Application {
         let consumer_config = ConsumerConfig {
             prefetch: settings.worker_prefetch,
             concurrency: settings.worker_concurrency,
+            batch_size: settings
+                .worker_batch_size
+                .clamp(1, cryptocloud::MAX_INFO_IDS),
             max_attempts: settings.worker_max_attempts.max(1),
         };
         let tasks = vec![

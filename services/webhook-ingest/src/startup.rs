@@ -8,7 +8,6 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use platform::broker::{Broker, Topology};
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
 use crate::intake::Intaker;
@@ -69,7 +68,6 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(platform::http::record_request))
-                .wrap(TracingLogger::default())
                 .app_data(endpoint.clone())
                 .app_data(broker_data.clone())
                 .app_data(metrics.clone())

@@ -5,6 +5,7 @@ mod broker_restart;
 mod commands;
 mod exactly_once;
 mod flow;
+mod group_commit;
 mod helpers;
 mod retries;
 mod sweeps;
