@@ -25,6 +25,10 @@ const INBOX_RETENTION_DAYS: i32 = 90;
 /// Sent outbox events older than this are deleted.
 const OUTBOX_RETENTION_DAYS: i32 = 7;
 
+/// A payment still `creating` after this long lost its checkout (a crash between
+/// CryptoCloud's answer and checkout's own commit): the caller never got a payment URL.
+const ABANDONED_AFTER_MINUTES: i32 = 30;
+
 /// Runs both sweeps every `interval` (the first right away) until `shutdown`.
 pub async fn run(
     ctx: Context,
@@ -53,7 +57,27 @@ pub async fn run(
         if let Err(e) = prune(&ctx.pool).await {
             tracing::warn!(error = %e, "cannot prune the inbox and outbox");
         }
+        match fail_abandoned(&ctx.pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(payments = n, "abandoned checkouts marked failed"),
+            Err(e) => tracing::warn!(error = %e, "cannot sweep abandoned checkouts"),
+        }
     }
+}
+
+/// Marks payments stuck in `creating` as `failed` (reason `abandoned`), so no row stays in
+/// limbo. Safe even if the invoice was created and is later paid: a paid postback or
+/// reconciliation still finds the payment by its order id and completes it.
+#[tracing::instrument(skip_all)]
+pub async fn fail_abandoned(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query!(
+        "UPDATE payments SET status = 'failed', failure_reason = 'abandoned', updated_at = now() \
+         WHERE status = 'creating' AND created_at < now() - make_interval(mins => $1)",
+        ABANDONED_AFTER_MINUTES
+    )
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
 }
 
 /// Returns plans past `subscription_expires` to `free` with the free limit; the number of

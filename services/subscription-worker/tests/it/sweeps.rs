@@ -246,3 +246,40 @@ async fn pruning_drops_old_inbox_rows_and_old_sent_events_only(
 
     world.cleanup().await;
 }
+
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn checkouts_stuck_in_creating_are_marked_failed_after_half_an_hour(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    world.create_user(1).await;
+    sqlx::raw_sql(
+        "INSERT INTO payments (user_id, order_id, amount, currency, subscription_tier, subscription_months, status, created_at) VALUES \
+           (1, 'stuck', 99, 'USD', 'pro', 1, 'creating', now() - interval '31 minutes'), \
+           (1, 'in-flight', 99, 'USD', 'pro', 1, 'creating', now() - interval '10 seconds');",
+    )
+    .execute(&world.pool)
+    .await
+    .unwrap();
+
+    assert_eq!(sweep::fail_abandoned(&world.pool).await.unwrap(), 1);
+
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT order_id, status, failure_reason FROM payments ORDER BY order_id")
+            .fetch_all(&world.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("in-flight".to_string(), "creating".to_string(), None),
+            (
+                "stuck".to_string(),
+                "failed".to_string(),
+                Some("abandoned".to_string())
+            ),
+        ]
+    );
+    world.cleanup().await;
+}
