@@ -14,6 +14,8 @@ fi
 # The end-to-end tests start the real service binaries.
 cargo build --workspace --bins
 # #[sqlx::test] creates a fresh database per test through this server.
+# Builds use the committed query data (.sqlx/), whatever the caller exported.
+export SQLX_OFFLINE=true
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export AMQP_URL="${TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 if cargo nextest --version >/dev/null 2>&1; then
