@@ -3,10 +3,10 @@
 # alone, after the normal suite. Every fault they inject is undone however they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/services.sh
-cargo build --workspace --bins
 # Builds use the committed query data (.sqlx/), whatever the caller exported.
 export SQLX_OFFLINE=true
+bash scripts/services.sh
+cargo build --workspace --bins
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 status=0
 if cargo nextest --version >/dev/null 2>&1; then

@@ -3,6 +3,8 @@
 # Each test makes its own database and its own uniquely named RabbitMQ topology.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Builds use the committed query data (.sqlx/), whatever the caller exported.
+export SQLX_OFFLINE=true
 bash scripts/services.sh
 # The browser test drives Debian's headless Chromium through chromedriver.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
@@ -14,8 +16,6 @@ fi
 # The end-to-end tests start the real service binaries.
 cargo build --workspace --bins
 # #[sqlx::test] creates a fresh database per test through this server.
-# Builds use the committed query data (.sqlx/), whatever the caller exported.
-export SQLX_OFFLINE=true
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export AMQP_URL="${TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 if cargo nextest --version >/dev/null 2>&1; then
