@@ -145,6 +145,27 @@ impl Browser {
             .to_string())
     }
 
+    /// Polls the current URL until `done` holds (a click's navigation may still be under way
+    /// when the click returns).
+    pub async fn wait_for_url(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let url = self.url().await?;
+            if done(&url) {
+                return Ok(url);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "still at {url} after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn source(&self) -> anyhow::Result<String> {
         Ok(self
             .call(reqwest::Method::GET, "/source", None)

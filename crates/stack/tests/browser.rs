@@ -53,7 +53,10 @@ async fn a_person_upgrades_to_pro_in_the_browser() {
         .await
         .unwrap();
     assert!(
-        browser.url().await.unwrap().ends_with("/dashboard"),
+        browser
+            .wait_for_url(Duration::from_secs(15), |u| u.ends_with("/dashboard"))
+            .await
+            .is_ok(),
         "sign-in lands on the dashboard"
     );
     assert!(
@@ -63,7 +66,12 @@ async fn a_person_upgrades_to_pro_in_the_browser() {
 
     // 2. Choose Pro and submit: checkout creates the invoice and sends us to the payment page.
     browser.click(&upgrade_button("pro")).await.unwrap();
-    let url = browser.url().await.unwrap();
+    let sandbox = stack.sandbox_url();
+    // The click returns before its navigation has always finished.
+    let url = browser
+        .wait_for_url(Duration::from_secs(15), |u| u.starts_with(&sandbox))
+        .await
+        .unwrap_or_else(|e| e.to_string());
     browser
         .screenshot(&shots.join("02-payment-page.png"))
         .await
@@ -83,7 +91,13 @@ async fn a_person_upgrades_to_pro_in_the_browser() {
         .click("//button[@value='full' or contains(translate(normalize-space(.), 'PAYFUL', 'payful'), 'pay in full')]")
         .await
         .unwrap();
-    let url = browser.url().await.unwrap();
+    // The click returns before its navigation has always finished.
+    let url = browser
+        .wait_for_url(Duration::from_secs(15), |u| {
+            u.contains("/dashboard/payment/success")
+        })
+        .await
+        .unwrap_or_else(|e| e.to_string());
     browser
         .screenshot(&shots.join("03-success.png"))
         .await
@@ -121,7 +135,13 @@ async fn a_person_upgrades_to_pro_in_the_browser() {
     stack.sandbox.stop(Duration::from_secs(5)).await.unwrap();
     browser.goto(&dashboard).await.unwrap();
     browser.click(&upgrade_button("pro")).await.unwrap();
-    let url = browser.url().await.unwrap();
+    // The click returns before its navigation has always finished.
+    let url = browser
+        .wait_for_url(Duration::from_secs(15), |u| {
+            u.contains("/dashboard/payment/error")
+        })
+        .await
+        .unwrap_or_else(|e| e.to_string());
     browser
         .screenshot(&shots.join("05-error-page.png"))
         .await
