@@ -195,13 +195,22 @@ async fn the_worker_reconciles_on_its_own_and_two_reconcilers_do_not_collide(
     })
     .await;
     assert_eq!(world.user(2).await.0, "pro");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", worker.port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("worker_pending_payments"), "{metrics}");
+    // The sweep counts pending payments after reconciling: poll for the gauge.
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", worker.port);
+    eventually(
+        WAIT,
+        "the sweep reports pending payments by age",
+        || async {
+            let metrics = reqwest::get(&metrics_url)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            metrics.contains("worker_pending_payments")
+        },
+    )
+    .await;
 
     worker.stop().await;
     world.cleanup().await;
