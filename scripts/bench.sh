@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks.md: builds the release binaries, starts the four services
-# with their own database and RabbitMQ vhost (through crates/stack), measures every
+# with their own database and RabbitMQ vhost (through tools/stack), measures every
 # figure beside its ceiling, tears everything down and rewrites the generated section
 # of docs/benchmarks.md (the hand-written analysis around it is kept).
 #

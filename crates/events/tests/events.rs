@@ -1,7 +1,7 @@
 use chrono::{TimeZone, Utc};
 use events::{
-    decode, encode, event_type, from_timestamp, to_timestamp, Event, PostbackReceived,
-    SourceFormat, SubscriptionUpgraded, Timestamp,
+    decode, encode, from_timestamp, to_timestamp, Event, PostbackReceived, SourceFormat,
+    SubscriptionUpgraded, Timestamp,
 };
 use proptest::prelude::*;
 
@@ -19,7 +19,6 @@ fn postback() -> PostbackReceived {
                 + chrono::Duration::microseconds(1),
         )),
         source_format: SourceFormat::Form as i32,
-        attempt: 3,
     }
 }
 
@@ -68,7 +67,7 @@ fn default_message_encodes_to_nothing_and_back() {
 #[test]
 fn event_names_and_routes() {
     assert_eq!(postback().event_type(), "PostbackReceived");
-    assert_eq!(event_type::<SubscriptionUpgraded>(), "SubscriptionUpgraded");
+    assert_eq!(SubscriptionUpgraded::ROUTING_KEY, "subscription.upgraded");
     assert_eq!(PostbackReceived::ROUTING_KEY, events::ROUTING_KEY_POSTBACK);
     assert_eq!(
         SubscriptionUpgraded::default().routing_key(),
@@ -129,14 +128,12 @@ proptest! {
     fn arbitrary_postbacks_round_trip(
         message_id in "\\PC{0,40}",
         amount in "[0-9]{1,12}\\.[0-9]{0,8}",
-        attempt in any::<u32>(),
         format in 0i32..3,
         seconds in 0i64..4_000_000_000,
     ) {
         let msg = PostbackReceived {
             message_id,
             amount_crypto: amount,
-            attempt,
             source_format: format,
             received_at: Some(Timestamp { seconds, nanos: 0 }),
             ..postback()

@@ -1,5 +1,6 @@
 //! RabbitMQ: one supervised connection per process with a confirm-mode publishing channel,
-//! reconnecting with back-off when the broker goes away, and the contract's topology.
+//! reconnecting with back-off when the broker goes away, and the declaration of a
+//! [`Topology`] the caller names (the contract's names live in `crates/events`).
 
 mod publisher;
 mod supervisor;
@@ -8,4 +9,4 @@ mod topology;
 pub use lapin;
 pub use publisher::PublishError;
 pub use supervisor::{Broker, Link};
-pub use topology::{header_str, Topology};
+pub use topology::Topology;

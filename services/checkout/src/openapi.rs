@@ -1,26 +1,12 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` attributes and
 //! the bodies' `ToSchema` derives.
 
+use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use crate::routes;
-
-/// The contract's error body: `{"error": {"code", "message"}}`.
-#[derive(Debug, ToSchema)]
-pub struct ErrorResponse {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable, e.g. `invalid_months`.
-    #[schema(example = "invalid_months")]
-    pub code: String,
-    /// For humans.
-    #[schema(example = "months must be a whole number from 1 to 12")]
-    pub message: String,
-}
+use crate::error_body::{ErrorDetail, ErrorResponse};
+use crate::{admin, checkout, ops, payments, subscription, tiers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,15 +16,15 @@ pub struct ErrorDetail {
                        Users authenticate with an HS256 JWT (`sub` = user id) as a bearer token or in the `session` cookie."
     ),
     paths(
-        routes::tiers::list_tiers,
-        routes::checkout::create,
-        routes::payments::list,
-        routes::payments::get,
-        routes::payments::cancel,
-        routes::subscription::get,
-        routes::admin::stats,
-        routes::ops::healthz,
-        routes::ops::readyz,
+        tiers::list_tiers,
+        checkout::http::create_checkout,
+        payments::http::list_payments,
+        payments::http::get_payment,
+        payments::http::cancel_payment,
+        subscription::get_subscription,
+        admin::get_admin_stats,
+        ops::healthz,
+        ops::readyz,
     ),
     components(schemas(ErrorResponse, ErrorDetail)),
     modifiers(&SecuritySchemes),
@@ -83,4 +69,17 @@ impl Modify for SecuritySchemes {
 /// The document as JSON (built once per call; it is small).
 pub fn document() -> serde_json::Value {
     serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises")
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(document())
+}
+
+/// `GET /docs`.
+pub async fn docs() -> HttpResponse {
+    crate::pages::respond(
+        actix_web::http::StatusCode::OK,
+        crate::pages::docs::render(&document()),
+    )
 }

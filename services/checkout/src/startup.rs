@@ -8,12 +8,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AdminToken, TokenKeys};
 use crate::configuration::Settings;
 use crate::idempotency;
-use crate::routes::{admin, checkout, dashboard, dev_login, ops, payments, subscription, tiers};
+use crate::pages::{dev_login, http as dashboard};
 use crate::state::AppState;
+use crate::{admin, checkout, openapi, ops, payments, subscription, tiers};
 
 /// How often expired idempotency keys are deleted.
 const KEY_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
@@ -23,6 +25,7 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: PgPool,
+    shutdown: CancellationToken,
 }
 
 impl Application {
@@ -89,6 +92,8 @@ impl Application {
                 .app_data(platform::http::path_config())
                 .configure(routes)
         })
+        // Shutdown is driven by the token (platform::service wires it to SIGTERM/SIGINT).
+        .disable_signals()
         .listen(listener)?
         .shutdown_timeout(10);
         if let Some(workers) = settings.checkout_workers {
@@ -99,19 +104,42 @@ impl Application {
             port,
             server: server.run(),
             pool,
+            shutdown: CancellationToken::new(),
         })
     }
+}
 
-    pub fn port(&self) -> u16 {
+impl platform::service::Service for Application {
+    const NAME: &'static str = "checkout";
+    type Settings = Settings;
+
+    fn check(settings: &Settings) -> Result<(), String> {
+        settings
+            .plan_catalogue()
+            .map(drop)
+            .map_err(|e| format!("PLANS: {e}"))
+    }
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings).await
+    }
+
+    fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT (handled by actix: in-flight requests finish first).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the token is cancelled; in-flight requests finish first.
+    async fn run_until_stopped(self) -> anyhow::Result<()> {
         let sweeper = tokio::spawn(sweep_expired_keys(self.pool));
+        let stopper = platform::service::stop_server_on(&self.shutdown, &self.server);
         let result = self.server.await;
         sweeper.abort();
-        result
+        stopper.abort();
+        result.map_err(Into::into)
     }
 }
 
@@ -120,18 +148,24 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(platform::http::metrics))
-        .route("/openapi.json", web::get().to(ops::openapi_json))
-        .route("/docs", web::get().to(ops::docs))
+        .route("/openapi.json", web::get().to(openapi::openapi_json))
+        .route("/docs", web::get().to(openapi::docs))
         .route("/dev/login", web::get().to(dev_login::login))
         .service(
             web::scope("/api/v1")
                 .route("/tiers", web::get().to(tiers::list_tiers))
-                .route("/checkout", web::post().to(checkout::create))
-                .route("/payments", web::get().to(payments::list))
-                .route("/payments/{id}", web::get().to(payments::get))
-                .route("/payments/{id}/cancel", web::post().to(payments::cancel))
-                .route("/subscription", web::get().to(subscription::get))
-                .route("/admin/stats", web::get().to(admin::stats)),
+                .route("/checkout", web::post().to(checkout::http::create_checkout))
+                .route("/payments", web::get().to(payments::http::list_payments))
+                .route("/payments/{id}", web::get().to(payments::http::get_payment))
+                .route(
+                    "/payments/{id}/cancel",
+                    web::post().to(payments::http::cancel_payment),
+                )
+                .route(
+                    "/subscription",
+                    web::get().to(subscription::get_subscription),
+                )
+                .route("/admin/stats", web::get().to(admin::get_admin_stats)),
         )
         .service(
             web::scope("/dashboard")

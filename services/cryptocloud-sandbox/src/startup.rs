@@ -5,10 +5,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use cryptocloud::{Postback, Project};
 use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
 
 use crate::faults::ApiFaults;
 use crate::invoice::{InvoiceRecord, ViewContext};
@@ -65,11 +66,14 @@ pub struct Application {
     base_url: String,
     public_url: String,
     server: Server,
+    shutdown: CancellationToken,
+    notice: String,
 }
 
 impl Application {
     /// Binds `settings.listen` and prepares the server; `run_until_stopped` serves.
     pub async fn build(settings: Settings) -> std::io::Result<Application> {
+        let notice = settings.credentials_notice();
         let faults = ApiFaults {
             latency_ms: settings.latency_ms,
             error_rate: settings.error_rate,
@@ -157,11 +161,9 @@ impl Application {
             base_url,
             public_url,
             server,
+            shutdown: CancellationToken::new(),
+            notice,
         })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     /// Where to reach the API and the control endpoints, e.g. `http://127.0.0.1:PORT`.
@@ -173,14 +175,38 @@ impl Application {
     pub fn public_url(&self) -> String {
         self.public_url.clone()
     }
+}
 
-    /// Stops the server (gracefully with `stop(true)`).
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+impl platform::service::Service for Application {
+    const NAME: &'static str = "cryptocloud-sandbox";
+    type Settings = Settings;
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Ok(Application::build(settings).await?)
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let stopper = platform::service::stop_server_on(&self.shutdown, &self.server);
+        let result = self.server.await;
+        stopper.abort();
+        result.map_err(Into::into)
+    }
+
+    fn announce(&self) {
+        println!("cryptocloud-sandbox listening on {}", self.base_url);
+        println!(
+            "payment pages at {}/<CODE>, control API at {}/sandbox",
+            self.public_url, self.base_url
+        );
+        println!("{}", self.notice);
     }
 }
 

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
 use crate::outcome::{Outcome, Reason};
-use crate::process::process_batch;
-use crate::routing;
+use crate::pipeline::{process, Message};
+use crate::retry;
 
 /// How one process consumes.
 #[derive(Debug, Clone)]
@@ -157,7 +157,7 @@ async fn consume_on(
     Ok(())
 }
 
-/// Processes the deliveries that arrived together, then settles each: acked, or moved on
+/// Processes the deliveries that arrived together, then disposes of each: acked, or moved on
 /// (delay queue or DLQ) and then acked. Every ack comes after the group's commit.
 #[tracing::instrument(skip_all, fields(count = deliveries.len()))]
 async fn handle_batch(
@@ -174,14 +174,14 @@ async fn handle_batch(
         .iter()
         .map(|d| d.properties.message_id().as_ref().map(|s| s.to_string()))
         .collect();
-    let messages: Vec<(&[u8], Option<&str>)> = deliveries
+    let messages: Vec<Message<'_>> = deliveries
         .iter()
         .zip(&message_ids)
-        .map(|(d, id)| (d.data.as_slice(), id.as_deref()))
+        .map(|(d, id)| Message::new(&d.data, id.as_deref()))
         .collect();
     // A bug must not take the consumer down: the messages go back (the quorum queue's
     // delivery limit dead-letters one that keeps failing).
-    let processed = AssertUnwindSafe(process_batch(ctx, &messages))
+    let processed = AssertUnwindSafe(process(ctx, &messages))
         .catch_unwind()
         .await;
     let Ok(outcomes) = processed else {
@@ -201,14 +201,14 @@ async fn handle_batch(
         deliveries
             .into_iter()
             .zip(outcomes)
-            .map(|(delivery, outcome)| settle(ctx, broker, config, delivery, outcome, started)),
+            .map(|(delivery, outcome)| dispose(ctx, broker, config, delivery, outcome, started)),
     )
     .await;
 }
 
 /// Acks a processed delivery, or moves it on (delay queue or DLQ) and then acks it.
 #[tracing::instrument(skip_all, fields(delivery_tag = delivery.delivery_tag, redelivered = delivery.redelivered))]
-async fn settle(
+async fn dispose(
     ctx: &Context,
     broker: &Broker,
     config: &ConsumerConfig,
@@ -216,7 +216,7 @@ async fn settle(
     outcome: Outcome,
     started: Instant,
 ) {
-    let attempt = routing::attempt_of(&delivery.properties);
+    let attempt = events::messaging::attempt_of(&delivery.properties);
     let disposition = disposition(&outcome, attempt, config.max_attempts);
     let topology = broker.topology();
     let routing_key = delivery.routing_key.as_str();
@@ -228,7 +228,7 @@ async fn settle(
             reason,
         } => {
             tracing::info!(attempt, %reason, "retrying later");
-            let published = routing::publish_retry(
+            let published = retry::publish_retry(
                 broker,
                 topology,
                 &delivery.properties,
@@ -242,7 +242,7 @@ async fn settle(
         }
         Disposition::DeadLetter(reason) => {
             tracing::error!(attempt, %reason, "dead-lettering the message");
-            let published = routing::publish_dead_letter(
+            let published = retry::publish_dead_letter(
                 broker,
                 topology,
                 &delivery.properties,
@@ -265,11 +265,11 @@ async fn settle(
             ctx.stats.record(label, started.elapsed());
             match &disposition {
                 Disposition::Retry { reason, .. } => {
-                    metrics::counter!(crate::stats::RETRIES, "reason" => reason.label())
+                    metrics::counter!(crate::counters::RETRIES, "reason" => reason.label())
                         .increment(1)
                 }
                 Disposition::DeadLetter(reason) => {
-                    metrics::counter!(crate::stats::DEAD_LETTERED, "reason" => reason.label())
+                    metrics::counter!(crate::counters::DEAD_LETTERED, "reason" => reason.label())
                         .increment(1)
                 }
                 Disposition::Ack => {}

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
+use crate::counters::Stats;
 use crate::plans::Plans;
-use crate::stats::Stats;
 
 /// Cheap to clone.
 #[derive(Clone)]

@@ -9,12 +9,11 @@
 
 use std::time::Duration;
 
+use events::messaging::{attempt_of, carried_headers, header_str, headers, text, Carry};
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::FieldTable;
 use lapin::BasicProperties;
-use platform::broker::{header_str, Broker};
-
-use crate::routing;
+use platform::broker::Broker;
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -40,17 +39,17 @@ impl DeadLetter {
             .map(|s| s.to_string())
             .filter(|s| !s.is_empty())
             .or_else(|| decoded.as_ref().and_then(|m| non_empty(&m.message_id)));
-        let headers = properties.headers();
+        let props = properties.headers();
         Self {
             message_id,
             invoice_id: decoded.as_ref().and_then(|m| non_empty(&m.invoice_id)),
             // Messages the broker dead-lettered itself (delivery limit) carry no reason of ours.
-            reason: header_str(headers, routing::DEAD_LETTER_REASON).or_else(|| {
-                header_str(headers, "x-first-death-reason").map(|r| format!("broker: {r}"))
+            reason: header_str(props, headers::DEAD_LETTER_REASON).or_else(|| {
+                header_str(props, "x-first-death-reason").map(|r| format!("broker: {r}"))
             }),
-            reason_code: header_str(headers, routing::DEAD_LETTER_REASON_CODE),
-            dead_lettered_at: header_str(headers, routing::DEAD_LETTERED_AT),
-            attempts: routing::attempt_of(properties),
+            reason_code: header_str(props, headers::DEAD_LETTER_REASON_CODE),
+            dead_lettered_at: header_str(props, headers::DEAD_LETTERED_AT),
+            attempts: attempt_of(properties),
             bytes: payload.len(),
         }
     }
@@ -165,25 +164,10 @@ async fn walk(broker: &Broker, mut replay: impl FnMut(&DeadLetter) -> bool) -> a
 /// The original properties without the retry and dead-letter bookkeeping, so the replayed
 /// message starts again at attempt 1.
 fn replay_properties(properties: &BasicProperties) -> BasicProperties {
-    let mut headers = properties
-        .headers()
-        .as_ref()
-        .map(|h| h.inner().clone())
-        .unwrap_or_default();
-    headers.retain(|k, _| {
-        let k = k.as_str();
-        !(k == routing::ATTEMPT
-            || k == routing::LAST_ERROR
-            || k == routing::DEAD_LETTER_REASON
-            || k == routing::DEAD_LETTER_REASON_CODE
-            || k == routing::DEAD_LETTERED_AT
-            || k.starts_with("x-death")
-            || k.starts_with("x-first-death")
-            || k.starts_with("x-last-death"))
-    });
-    headers.insert(
-        ShortString::from("x-replayed-at"),
-        AMQPValue::LongString(LongString::from(chrono::Utc::now().to_rfc3339())),
+    let mut carried = carried_headers(properties, Carry::Fresh);
+    carried.insert(
+        headers::REPLAYED_AT.into(),
+        text(&chrono::Utc::now().to_rfc3339()),
     );
-    properties.clone().with_headers(FieldTable::from(headers))
+    properties.clone().with_headers(FieldTable::from(carried))
 }

@@ -1,48 +1,43 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use platform::broker::Topology;
-use serde::de::DeserializeOwned;
 use subscription_worker::cli::{Cli, Command, DlqCommand};
 use subscription_worker::settings::{BrokerSettings, DatabaseSettings};
-use subscription_worker::{commands, Application, Settings};
-
-/// Loads settings or prints the one-line configuration error and exits with 2.
-fn settings<S: DeserializeOwned>() -> S {
-    match platform::config::load::<S>() {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    }
-}
+use subscription_worker::{commands, Application};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::parse().command.unwrap_or(Command::Run);
+    if matches!(command, Command::Run) {
+        return platform::service::run::<Application>().await;
+    }
     platform::telemetry::init("subscription-worker");
-    let result = match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run(settings()).await,
-        Command::Migrate => commands::migrate(&settings::<DatabaseSettings>())
-            .await
-            .map(|()| println!("migrations applied")),
+    let result = match command {
+        Command::Run => unreachable!("handled above"),
+        Command::Migrate => {
+            commands::migrate(&platform::service::settings_or_exit::<DatabaseSettings>())
+                .await
+                .map(|()| println!("migrations applied"))
+        }
         Command::Dlq {
             command: DlqCommand::List,
-        } => commands::dlq_list(&settings::<BrokerSettings>(), Topology::contract())
-            .await
-            .map(|entries| {
-                println!("message_id\tinvoice_id\tattempts\tdead_lettered_at\treason");
-                for entry in &entries {
-                    println!("{}", entry.line());
-                }
-                println!("{} message(s)", entries.len());
-            }),
+        } => commands::dlq_list(
+            &platform::service::settings_or_exit::<BrokerSettings>(),
+            events::messaging::worker_topology(),
+        )
+        .await
+        .map(|entries| {
+            println!("message_id\tinvoice_id\tattempts\tdead_lettered_at\treason");
+            for entry in &entries {
+                println!("{}", entry.line());
+            }
+            println!("{} message(s)", entries.len());
+        }),
         Command::Dlq {
             command: DlqCommand::Replay(args),
         } => commands::dlq_replay(
-            &settings::<BrokerSettings>(),
-            Topology::contract(),
+            &platform::service::settings_or_exit::<BrokerSettings>(),
+            events::messaging::worker_topology(),
             &args.selector(),
         )
         .await
@@ -57,9 +52,13 @@ async fn main() -> ExitCode {
             older_than_secs,
         } => {
             let older_than = older_than_secs.map(std::time::Duration::from_secs);
-            commands::reconcile_now(&settings(), Topology::contract(), older_than)
-                .await
-                .map(|report| println!("{report:?}"))
+            commands::reconcile_now(
+                &platform::service::settings_or_exit(),
+                events::messaging::worker_topology(),
+                older_than,
+            )
+            .await
+            .map(|report| println!("{report:?}"))
         }
     };
     match result {
@@ -70,16 +69,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-async fn run(settings: Settings) -> anyhow::Result<()> {
-    let app = Application::build(settings, Topology::contract()).await?;
-    tracing::info!(port = app.port(), "subscription-worker started");
-    let stop = app.shutdown_token();
-    let signal = platform::shutdown::on_signal();
-    tokio::spawn(async move {
-        signal.cancelled().await;
-        stop.cancel();
-    });
-    app.run_until_stopped().await
 }

@@ -4,8 +4,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-/// The result of [`crate::process::process`]. The consumer maps it to ack, retry or
-/// dead-letter; tests call `process` and look at it directly.
+/// What [`crate::pipeline::process`] came to for one delivery. The consumer maps it to
+/// ack, retry or dead-letter; tests call `process` and look at it directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The payment was completed and the user's plan extended.

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer::{self, ConsumerConfig};
 use crate::context::Context;
-use crate::routes::{self, Readiness};
+use crate::http::{self, Readiness};
 use crate::settings::Settings;
 use crate::{outbox, sweep};
 
@@ -82,7 +82,7 @@ impl Application {
             App::new()
                 .app_data(readiness.clone())
                 .app_data(metrics.clone())
-                .configure(routes::configure)
+                .configure(http::configure)
         })
         .workers(1)
         .disable_signals()
@@ -131,10 +131,6 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     pub fn context(&self) -> &Context {
         &self.context
     }
@@ -142,14 +138,27 @@ impl Application {
     pub fn broker(&self) -> &Broker {
         &self.broker
     }
+}
+
+impl platform::service::Service for Application {
+    const NAME: &'static str = "subscription-worker";
+    type Settings = Settings;
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings, events::messaging::worker_topology()).await
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
 
     /// Cancelling it stops the application (what SIGTERM does in `main`).
-    pub fn shutdown_token(&self) -> CancellationToken {
+    fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
     /// Serves until the shutdown token is cancelled, then lets in-flight deliveries finish.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
             server,
             handle,

@@ -6,15 +6,16 @@
 use std::time::Duration;
 
 use cryptocloud::{InvoiceId, InvoiceStatus, MAX_INFO_IDS};
+use payments::{closing, creation, plan, reconcile as open_payments, PaymentStatus};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{apply, ApplyInput};
-use crate::confirm::{self, Verdict};
 use crate::context::Context;
+use crate::counters;
+use crate::lookup::{self, Verdict};
 use crate::outcome::Outcome;
-use crate::plans::{Plans, FREE};
-use crate::stats;
+use crate::plans::Plans;
 
 /// Advisory lock key of reconciliation ("subscription-worker reconcile").
 const RECONCILE_LOCK: i64 = 0x5357_5243_4f4e_4331;
@@ -65,19 +66,9 @@ pub async fn run(
     }
 }
 
-/// Marks payments stuck in `creating` as `failed` (reason `abandoned`), so no row stays in
-/// limbo. Safe even if the invoice was created and is later paid: a paid postback or
-/// reconciliation still finds the payment by its order id and completes it.
-#[tracing::instrument(skip_all)]
+/// Marks checkouts stuck in `creating` as `failed` (see `payments::creation::fail_abandoned`).
 pub async fn fail_abandoned(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query!(
-        "UPDATE payments SET status = 'failed', failure_reason = 'abandoned', updated_at = now() \
-         WHERE status = 'creating' AND created_at < now() - make_interval(mins => $1)",
-        ABANDONED_AFTER_MINUTES
-    )
-    .execute(pool)
-    .await?;
-    Ok(result.rows_affected())
+    creation::fail_abandoned(pool, ABANDONED_AFTER_MINUTES).await
 }
 
 /// Returns plans past `subscription_expires` to `free` with the free limit; the number of
@@ -86,24 +77,7 @@ pub async fn fail_abandoned(pool: &PgPool) -> Result<u64, sqlx::Error> {
 pub async fn expire_subscriptions(pool: &PgPool, plans: &Plans) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
-        // Rows an apply holds are skipped: it is extending them right now.
-        let done = sqlx::query!(
-            r#"UPDATE users
-               SET subscription_tier = $1, requests_limit = $2, updated_at = now()
-               WHERE id IN (
-                   SELECT id FROM users
-                   WHERE subscription_tier <> $1 AND subscription_expires < now()
-                   ORDER BY id
-                   LIMIT $3
-                   FOR UPDATE SKIP LOCKED)
-                 AND subscription_tier <> $1 AND subscription_expires < now()"#,
-            FREE,
-            plans.free_requests_limit(),
-            EXPIRY_BATCH,
-        )
-        .execute(pool)
-        .await?
-        .rows_affected();
+        let done = plan::expire_batch(pool, plans.free_requests_limit(), EXPIRY_BATCH).await?;
         total += done;
         if done < EXPIRY_BATCH as u64 {
             break;
@@ -111,7 +85,7 @@ pub async fn expire_subscriptions(pool: &PgPool, plans: &Plans) -> Result<u64, s
     }
     if total > 0 {
         tracing::info!(users = total, "expired plans returned to free");
-        metrics::counter!(stats::EXPIRED).increment(total);
+        metrics::counter!(counters::EXPIRED).increment(total);
     }
     Ok(total)
 }
@@ -162,20 +136,9 @@ async fn reconcile_locked(ctx: &Context, older_than: Duration) -> anyhow::Result
     let mut report = ReconcileReport::default();
     let mut after_id = 0_i64;
     loop {
-        let rows = sqlx::query!(
-            r#"SELECT id, invoice_id AS "invoice_id!"
-               FROM payments
-               WHERE status = 'pending' AND invoice_id IS NOT NULL
-                 AND created_at < now() - make_interval(secs => $1)
-                 AND id > $2
-               ORDER BY id
-               LIMIT $3"#,
-            older_than.as_secs_f64(),
-            after_id,
-            MAX_INFO_IDS as i64,
-        )
-        .fetch_all(&ctx.pool)
-        .await?;
+        let rows =
+            open_payments::pending_older_than(&ctx.pool, older_than, after_id, MAX_INFO_IDS as i64)
+                .await?;
         let Some(last) = rows.last() else { break };
         after_id = last.id;
         let ids: Vec<InvoiceId> = rows
@@ -189,10 +152,10 @@ async fn reconcile_locked(ctx: &Context, older_than: Duration) -> anyhow::Result
             })
             .collect();
         report.checked += ids.len();
-        let invoices = confirm::fetch_many(&ctx.cryptocloud, &ids).await?;
+        let invoices = lookup::invoices(&ctx.cryptocloud, &ids).await?;
         report.unchanged += ids.len().saturating_sub(invoices.len());
         for invoice in &invoices {
-            settle(ctx, invoice, &mut report).await;
+            reconcile_one(ctx, invoice, &mut report).await;
         }
         if rows.len() < MAX_INFO_IDS {
             break;
@@ -201,8 +164,12 @@ async fn reconcile_locked(ctx: &Context, older_than: Duration) -> anyhow::Result
     Ok(report)
 }
 
-async fn settle(ctx: &Context, invoice: &cryptocloud::Invoice, report: &mut ReconcileReport) {
-    let verdict = confirm::verdict(&invoice.status);
+async fn reconcile_one(
+    ctx: &Context,
+    invoice: &cryptocloud::Invoice,
+    report: &mut ReconcileReport,
+) {
+    let verdict = lookup::verdict(&invoice.status);
     let result = match verdict {
         Verdict::Complete | Verdict::Partial => {
             let message_id = format!("reconcile:{}:{}", invoice.uuid, invoice.status);
@@ -211,7 +178,7 @@ async fn settle(ctx: &Context, invoice: &cryptocloud::Invoice, report: &mut Reco
                 received_at: None,
                 invoice,
             };
-            match apply(ctx, input, verdict).await {
+            match apply(ctx, &[(input, verdict)]).await.remove(0) {
                 Outcome::Applied { .. } => {
                     report.completed += 1;
                     "completed"
@@ -237,8 +204,12 @@ async fn settle(ctx: &Context, invoice: &cryptocloud::Invoice, report: &mut Reco
             let expired = invoice
                 .expiry_date
                 .is_some_and(|at| at <= chrono::Utc::now());
-            let status = if expired { "expired" } else { "canceled" };
-            match close_payment(&ctx.pool, &invoice.uuid, status).await {
+            let status = if expired {
+                PaymentStatus::Expired
+            } else {
+                PaymentStatus::Canceled
+            };
+            match closing::close_invoice(&ctx.pool, &invoice.uuid, status).await {
                 Ok(true) if expired => {
                     report.expired += 1;
                     "expired"
@@ -263,51 +234,14 @@ async fn settle(ctx: &Context, invoice: &cryptocloud::Invoice, report: &mut Reco
             "unchanged"
         }
     };
-    metrics::counter!(stats::RECONCILED, "result" => result).increment(1);
-}
-
-/// Marks a still-pending payment `canceled` or `expired`; false when it was no longer pending.
-#[tracing::instrument(skip(pool))]
-async fn close_payment(
-    pool: &PgPool,
-    invoice_id: &InvoiceId,
-    status: &str,
-) -> Result<bool, sqlx::Error> {
-    let forms = vec![invoice_id.prefixed(), invoice_id.code().to_string()];
-    let done = sqlx::query!(
-        r#"UPDATE payments SET status = $2, updated_at = now()
-           WHERE invoice_id = ANY($1::text[]) AND status = 'pending'"#,
-        &forms,
-        status,
-    )
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(done > 0)
+    metrics::counter!(counters::RECONCILED, "result" => result).increment(1);
 }
 
 /// Refreshes the `worker_pending_payments{age}` gauge.
 #[tracing::instrument(skip_all)]
 pub async fn record_pending_ages(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let row = sqlx::query!(
-        r#"SELECT
-             count(*) FILTER (WHERE created_at >= now() - interval '10 minutes') AS "under_10m!",
-             count(*) FILTER (WHERE created_at < now() - interval '10 minutes'
-                                AND created_at >= now() - interval '1 hour') AS "under_1h!",
-             count(*) FILTER (WHERE created_at < now() - interval '1 hour'
-                                AND created_at >= now() - interval '24 hours') AS "under_24h!",
-             count(*) FILTER (WHERE created_at < now() - interval '24 hours') AS "over_24h!"
-           FROM payments WHERE status = 'pending'"#
-    )
-    .fetch_one(pool)
-    .await?;
-    for (age, count) in [
-        ("under_10m", row.under_10m),
-        ("10m_to_1h", row.under_1h),
-        ("1h_to_24h", row.under_24h),
-        ("over_24h", row.over_24h),
-    ] {
-        metrics::gauge!(stats::PENDING_PAYMENTS, "age" => age).set(count as f64);
+    for (age, count) in open_payments::pending_ages(pool).await? {
+        metrics::gauge!(counters::PENDING_PAYMENTS, "age" => age).set(count as f64);
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cryptocloud::{InvoiceId, PostbackFormat};
-use events::{PostbackReceived, SourceFormat};
+use events::{Event, PostbackReceived, SourceFormat};
 use platform::broker::lapin::BasicProperties;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -45,7 +45,7 @@ pub fn message_id(invoice: &InvoiceId, status: &Status, amount: Decimal) -> Stri
 }
 
 impl AcceptedPostback {
-    /// The protobuf event. `attempt` is 0: nothing has retried it yet.
+    /// The protobuf event.
     pub fn to_event(&self) -> PostbackReceived {
         PostbackReceived {
             message_id: self.message_id.clone(),
@@ -64,7 +64,6 @@ impl AcceptedPostback {
                 PostbackFormat::Json => SourceFormat::Json,
                 PostbackFormat::Form => SourceFormat::Form,
             } as i32,
-            attempt: 0,
         }
     }
 
@@ -73,7 +72,7 @@ impl AcceptedPostback {
         BasicProperties::default()
             .with_message_id(self.message_id.as_str().into())
             .with_content_type(events::CONTENT_TYPE.into())
-            .with_type("PostbackReceived".into())
+            .with_type(PostbackReceived::EVENT_TYPE.into())
             .with_app_id(APP_ID.into())
             .with_timestamp(self.received_at.timestamp().max(0) as u64)
             .with_delivery_mode(2)

@@ -28,15 +28,7 @@ impl Application {
     /// Binds the listener and starts the broker supervisor. It does not wait for
     /// RabbitMQ: the service serves (not ready, postbacks 503) until the broker is up.
     pub async fn build(settings: Settings, topology: Topology) -> anyhow::Result<Self> {
-        Self::build_with_shutdown(settings, topology, CancellationToken::new()).await
-    }
-
-    /// Like [`Application::build`], stopping when `shutdown` is cancelled (SIGTERM in main).
-    pub async fn build_with_shutdown(
-        settings: Settings,
-        topology: Topology,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
         let metrics = platform::metrics::handle();
         telemetry::describe();
         let listener = TcpListener::bind(&settings.ingest_listen).with_context(|| {
@@ -96,31 +88,35 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     pub fn broker(&self) -> &Broker {
         &self.broker
     }
+}
+
+impl platform::service::Service for Application {
+    const NAME: &'static str = "webhook-ingest";
+    type Settings = Settings;
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Application::build(settings, events::messaging::worker_topology()).await
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
 
     /// Cancel it to stop the server (in-flight postbacks finish) and the broker.
-    pub fn shutdown_token(&self) -> CancellationToken {
+    fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let shutdown = self.shutdown.clone();
-        let stopper = tokio::spawn(async move {
-            shutdown.cancelled().await;
-            handle.stop(true).await;
-        });
+    async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let stopper = platform::service::stop_server_on(&self.shutdown, &self.server);
         let result = self.server.await;
         // However the server ended, the broker connection goes with it.
         stopper.abort();
         self.broker_shutdown.cancel();
-        result
+        result.map_err(Into::into)
     }
 }
 

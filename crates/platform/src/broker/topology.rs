@@ -3,17 +3,21 @@ use std::time::Duration;
 use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
-/// Names and shape of the exchange and queues. [`Topology::contract`] is what production
-/// uses; tests use [`Topology::unique`] so they never share queues.
+/// Names and shape of an exchange and one consumer's queues: a quorum work queue bound to
+/// the exchange, one delay queue per back-off step (each dead-letters back into the work
+/// queue after its wait) and a dead-letter queue. The caller names everything; the
+/// messaging contract's own topology is `events::messaging::worker_topology`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
-    /// Topic exchange every event is published to.
+    /// Topic exchange the work queue is bound to.
     pub exchange: String,
-    /// The worker's quorum queue, bound to the postback routing key.
+    /// The consumer's quorum queue.
     pub work_queue: String,
+    /// Routing keys (patterns) the work queue is bound with.
+    pub bindings: Vec<String>,
     /// Where messages end after their last attempt, or when undecodable.
     pub dead_letter_queue: String,
     /// Back-off steps: attempt n waits `retry_delays[min(n, len) - 1]` before redelivery.
@@ -26,31 +30,37 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn contract() -> Self {
-        Self::named("payments", "subscription-worker")
-    }
-
-    /// Same shape with other names (the dead-letter and delay queues derive from the work queue).
-    pub fn named(exchange: &str, work_queue: &str) -> Self {
+    /// A work queue `work_queue` on `exchange`; its dead-letter queue is `{work_queue}.dlq`
+    /// and its delay queues `{work_queue}.retry.{ms}ms`.
+    pub fn new(
+        exchange: &str,
+        work_queue: &str,
+        bindings: &[&str],
+        retry_delays: Vec<Duration>,
+        delivery_limit: u32,
+    ) -> Self {
         Self {
             exchange: exchange.to_string(),
             work_queue: work_queue.to_string(),
+            bindings: bindings.iter().map(|b| b.to_string()).collect(),
             dead_letter_queue: format!("{work_queue}.dlq"),
-            retry_delays: [1, 5, 30, 120, 600]
-                .into_iter()
-                .map(Duration::from_secs)
-                .collect(),
-            delivery_limit: 20,
+            retry_delays,
+            delivery_limit,
             expires: None,
         }
     }
 
-    /// Uniquely named topology for one test, removed by the broker shortly after its last use.
-    pub fn unique(label: &str) -> Self {
+    /// The same shape under unique names for one test, removed by the broker shortly after
+    /// its last use.
+    pub fn isolated(&self, label: &str) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let mut t = Self::named(
+        let bindings: Vec<&str> = self.bindings.iter().map(String::as_str).collect();
+        let mut t = Self::new(
             &format!("test.{label}.{id}"),
             &format!("test.{label}.{id}.work"),
+            &bindings,
+            self.retry_delays.clone(),
+            self.delivery_limit,
         );
         t.expires = Some(Duration::from_secs(120));
         t
@@ -102,15 +112,17 @@ impl Topology {
         );
         self.declare_queue(channel, &self.work_queue, work_args)
             .await?;
-        channel
-            .queue_bind(
-                &self.work_queue,
-                &self.exchange,
-                events::ROUTING_KEY_POSTBACK,
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        for binding in &self.bindings {
+            channel
+                .queue_bind(
+                    &self.work_queue,
+                    &self.exchange,
+                    binding,
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
 
         for attempt in 1..=self.retry_delays.len() as u32 {
             let delay = self.retry_delays[attempt as usize - 1];
@@ -180,23 +192,19 @@ fn long_string(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.to_string()))
 }
 
-/// Reads a string header of a message (`x-…` headers the worker sets on retries).
-pub fn header_str(headers: &Option<FieldTable>, name: &str) -> Option<String> {
-    let value = headers.as_ref()?.inner().get(&ShortString::from(name))?;
-    match value {
-        AMQPValue::LongString(s) => Some(s.to_string()),
-        AMQPValue::ShortString(s) => Some(s.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn delay_queues_grow_and_clamp_at_the_last_step() {
-        let t = Topology::contract();
+        let t = Topology::new(
+            "ex",
+            "subscription-worker",
+            &["a.#"],
+            [1, 5, 30, 120, 600].map(Duration::from_secs).to_vec(),
+            20,
+        );
         assert_eq!(t.delay_queue(1), "subscription-worker.retry.1000ms");
         assert_eq!(t.delay_queue(2), "subscription-worker.retry.5000ms");
         assert_eq!(t.delay_queue(99), "subscription-worker.retry.600000ms");

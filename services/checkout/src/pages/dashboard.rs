@@ -4,7 +4,7 @@ use maud::{html, Markup};
 
 use crate::domain::{display_amount, OFFERED_PAYMENT_METHODS};
 use crate::plans::PlanCatalogue;
-use crate::routes::subscription::SubscriptionView;
+use crate::subscription::SubscriptionView;
 
 pub fn render(subscription: &SubscriptionView, plans: &PlanCatalogue) -> Markup {
     let content = html! {

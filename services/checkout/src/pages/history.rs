@@ -2,7 +2,7 @@
 
 use maud::{html, Markup};
 
-use crate::routes::payments::PaymentList;
+use crate::payments::PaymentList;
 
 pub fn render(list: &PaymentList) -> Markup {
     let page = list.page.unwrap_or(1);

@@ -1,8 +1,10 @@
 //! Server-rendered HTML (maud): plain markup, one small stylesheet, no JavaScript.
 
 pub mod dashboard;
+pub mod dev_login;
 pub mod docs;
 pub mod history;
+pub mod http;
 pub mod outcome;
 
 use actix_web::http::StatusCode;

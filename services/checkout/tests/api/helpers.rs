@@ -1,5 +1,6 @@
 //! `spawn_app`: checkout + sandbox, and one helper per endpoint.
 
+use platform::service::Service as _;
 use std::net::TcpListener;
 use std::time::Duration;
 

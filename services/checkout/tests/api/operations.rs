@@ -1,3 +1,4 @@
+use platform::service::Service as _;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;

@@ -1,6 +1,7 @@
 //! Test harness: an in-process sandbox, a CryptoCloud client pointed at it, and a postback
 //! receiver that records what it is sent.
 
+use platform::service::Service as _;
 use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,13 +31,12 @@ pub struct TestSandbox {
     pub client: Client,
     /// Plain HTTP, redirects not followed.
     pub http: reqwest::Client,
-    handle: ServerHandle,
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl Drop for TestSandbox {
     fn drop(&mut self) {
-        let handle = self.handle.clone();
-        drop(handle.stop(false));
+        self.stop.cancel();
     }
 }
 
@@ -47,7 +47,7 @@ pub async fn spawn_sandbox(settings: Settings) -> TestSandbox {
         .expect("sandbox builds");
     let base = app.base_url();
     assert_eq!(base, format!("http://127.0.0.1:{}", app.port()));
-    let handle = app.handle();
+    let stop = app.shutdown_token();
     tokio::spawn(app.run_until_stopped());
     TestSandbox {
         client: client(&base, DEV_API_KEY, Duration::from_secs(5)),
@@ -57,7 +57,7 @@ pub async fn spawn_sandbox(settings: Settings) -> TestSandbox {
             .unwrap(),
         base,
         settings,
-        handle,
+        stop,
     }
 }
 

@@ -5,10 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use lapin::options::BasicGetOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use subscription_worker::process::process;
 use subscription_worker::Outcome;
 
-use crate::helpers::{all, eventually, World};
+use crate::helpers::{all, eventually, process_one, World};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -94,7 +93,7 @@ async fn concurrent_processing_of_one_message_applies_it_once(
     let ctx = world.context();
     let payload = world.postback("raced", &invoice);
 
-    let outcomes = all((0..10).map(|_| process(&ctx, &payload, None))).await;
+    let outcomes = all((0..10).map(|_| process_one(&ctx, &payload))).await;
     let applied = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Applied { .. }))
@@ -107,7 +106,7 @@ async fn concurrent_processing_of_one_message_applies_it_once(
 
     // A different message for the same, already completed payment does not extend again.
     let before = world.user(1).await;
-    let again = process(&ctx, &world.postback("resent-by-operator", &invoice), None).await;
+    let again = process_one(&ctx, &world.postback("resent-by-operator", &invoice)).await;
     assert!(
         matches!(again, Outcome::AlreadyCompleted { .. }),
         "{again:?}"
@@ -136,7 +135,7 @@ async fn two_payments_of_one_user_applied_at_the_same_moment_both_count(
 
     let a = world.postback("a", &one_month);
     let b = world.postback("b", &two_months);
-    let (first, second) = tokio::join!(process(&ctx, &a, None), process(&ctx, &b, None));
+    let (first, second) = tokio::join!(process_one(&ctx, &a), process_one(&ctx, &b));
     assert!(matches!(first, Outcome::Applied { .. }), "{first:?}");
     assert!(matches!(second, Outcome::Applied { .. }), "{second:?}");
 
@@ -172,7 +171,7 @@ async fn a_worker_dying_after_commit_before_ack_is_recognised_on_redelivery(
         .await
         .unwrap()
         .expect("the postback is queued");
-    let outcome = process(&world.context(), &message.delivery.data, None).await;
+    let outcome = process_one(&world.context(), &message.delivery.data).await;
     assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
     let after_commit = world.user(1).await;
     channel.close(320, "worker died").await.unwrap();

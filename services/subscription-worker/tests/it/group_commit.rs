@@ -2,7 +2,7 @@
 //! transaction, yet each is applied once or leaves no trace, exactly as it would alone.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use subscription_worker::process::process_batch;
+use subscription_worker::pipeline::{process, Message};
 use subscription_worker::{Outcome, Reason};
 
 use crate::helpers::{all, World, PRICE};
@@ -40,12 +40,12 @@ async fn a_group_commits_its_good_payments_and_leaves_no_trace_of_the_others(
         world.postback("m-c", &c),
         b"not protobuf at all".to_vec(),
     ];
-    let batch: Vec<(&[u8], Option<&str>)> = messages
+    let batch: Vec<Message<'_>> = messages
         .iter()
-        .map(|m| (m.as_slice(), Some("amqp-id")))
+        .map(|m| Message::new(m, Some("amqp-id")))
         .collect();
 
-    let outcomes = process_batch(&ctx, &batch).await;
+    let outcomes = process(&ctx, &batch).await;
 
     assert!(
         matches!(outcomes[0], Outcome::Applied { .. }),
@@ -108,7 +108,7 @@ async fn a_group_commits_its_good_payments_and_leaves_no_trace_of_the_others(
     world
         .insert_payment(4, Some(&orphan), &order_id, PRICE, 1, "pending")
         .await;
-    let again = process_batch(&ctx, &batch[3..4]).await;
+    let again = process(&ctx, &batch[3..4]).await;
     assert!(matches!(again[0], Outcome::Applied { .. }), "{again:?}");
 
     world.cleanup().await;
@@ -128,13 +128,11 @@ async fn groups_racing_over_the_same_messages_apply_each_once(
         messages.push(world.postback(&format!("m-{user}"), &invoice));
     }
     let ctx = world.context();
-    let forward: Vec<(&[u8], Option<&str>)> =
-        messages.iter().map(|m| (m.as_slice(), None)).collect();
-    let backward: Vec<(&[u8], Option<&str>)> = forward.iter().rev().copied().collect();
+    let forward: Vec<Message<'_>> = messages.iter().map(|m| Message::new(m, None)).collect();
+    let backward: Vec<Message<'_>> = forward.iter().rev().copied().collect();
 
     // Four groups with the same six messages, in both orders, at the same moment.
-    let groups =
-        all([&forward, &backward, &forward, &backward].map(|g| process_batch(&ctx, g))).await;
+    let groups = all([&forward, &backward, &forward, &backward].map(|g| process(&ctx, g))).await;
 
     let applied = groups
         .iter()

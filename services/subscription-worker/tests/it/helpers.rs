@@ -2,6 +2,7 @@
 //! in-process CryptoCloud sandbox, and helpers to create payments, pay invoices, publish
 //! postbacks and start worker instances.
 
+use platform::service::Service as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -55,7 +56,7 @@ pub struct World {
     api_key: String,
     http: reqwest::Client,
     token: CancellationToken,
-    sandbox: JoinHandle<std::io::Result<()>>,
+    sandbox: JoinHandle<anyhow::Result<()>>,
     next_id: AtomicU64,
 }
 
@@ -127,7 +128,7 @@ impl World {
         let sandbox_url = sandbox.base_url();
         let sandbox = tokio::spawn(sandbox.run_until_stopped());
 
-        let mut topology = Topology::unique("worker");
+        let mut topology = events::messaging::worker_topology().isolated("worker");
         topology.retry_delays = [50, 100, 200]
             .into_iter()
             .map(Duration::from_millis)
@@ -340,7 +341,6 @@ impl World {
             crypto_currency: "USDT_TRC20".into(),
             received_at: Some(events::to_timestamp(Utc::now())),
             source_format: events::SourceFormat::Json as i32,
-            attempt: 1,
         })
     }
 
@@ -499,4 +499,15 @@ impl World {
 /// Runs the futures at once and collects their outputs in order.
 pub async fn all<T, Fut: Future<Output = T>>(futures: impl IntoIterator<Item = Fut>) -> Vec<T> {
     futures::future::join_all(futures).await
+}
+
+/// Runs one delivery through the production pipeline, as a group of one.
+pub async fn process_one(
+    ctx: &subscription_worker::Context,
+    payload: &[u8],
+) -> subscription_worker::Outcome {
+    let message = subscription_worker::pipeline::Message::new(payload, None);
+    subscription_worker::pipeline::process(ctx, &[message])
+        .await
+        .remove(0)
 }

@@ -166,7 +166,7 @@ async fn ingest(
         .broker
         .publish(
             &endpoint.exchange,
-            events::ROUTING_KEY_POSTBACK,
+            <events::PostbackReceived as events::Event>::ROUTING_KEY,
             &event,
             postback.properties(),
             endpoint.publish_timeout,

@@ -1,3 +1,4 @@
+use platform::service::Service as _;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -24,7 +25,7 @@ pub struct TestApp {
     pub topology: Topology,
     pub observer: Observer,
     shutdown: CancellationToken,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 /// Starts the service with the test defaults, `configure` applied, and waits until it is
@@ -41,7 +42,7 @@ pub async fn spawn_app_via(amqp_url: AmqpUrl, configure: impl FnOnce(&mut Settin
     platform::telemetry::init_for_tests();
     let mut settings = Settings::for_tests(SECRET, amqp_url);
     configure(&mut settings);
-    let topology = Topology::unique("ingest");
+    let topology = events::messaging::worker_topology().isolated("ingest");
     // The observer declares the topology itself, so it can bind its queue even while the
     // service cannot reach the broker.
     let observer = Observer::start(&topology).await;

@@ -1,0 +1,181 @@
+//! The messaging contract, in one place: the exchange, the worker's queue and its
+//! bindings, the routing keys, the retry schedule, and the headers the retry path writes.
+//! `crates/platform` only knows how to declare a [`Topology`] it is given.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use platform::broker::lapin::types::{AMQPValue, FieldTable, ShortString};
+use platform::broker::lapin::BasicProperties;
+use platform::broker::Topology;
+
+/// Topic exchange every event goes to.
+pub const EXCHANGE: &str = "payments";
+/// The subscription worker's quorum queue.
+pub const WORKER_QUEUE: &str = "subscription-worker";
+/// Routing key of [`crate::PostbackReceived`].
+pub const ROUTING_KEY_POSTBACK: &str = "postback.cryptocloud";
+/// Routing key of [`crate::SubscriptionUpgraded`].
+pub const ROUTING_KEY_SUBSCRIPTION_UPGRADED: &str = "subscription.upgraded";
+/// AMQP `content_type` of every event.
+pub const CONTENT_TYPE: &str = "application/x-protobuf";
+
+/// Back-off steps of the worker's retry path: attempt n waits the n-th (the last repeats).
+pub const RETRY_DELAYS_SECS: [u64; 5] = [1, 5, 30, 120, 600];
+/// The quorum queue's redelivery cap (crash loops end in the DLQ instead of forever).
+pub const DELIVERY_LIMIT: u32 = 20;
+/// Attempts (the first included) before a message whose payment cannot be found is
+/// dead-lettered; the worker's `WORKER_MAX_ATTEMPTS` default.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// Headers of the retry path.
+pub mod headers {
+    /// 1-based attempt number of a delivery.
+    pub const ATTEMPT: &str = "x-attempt";
+    /// Why the last attempt failed (retries).
+    pub const LAST_ERROR: &str = "x-last-error";
+    /// Why the message was dead-lettered, for people.
+    pub const DEAD_LETTER_REASON: &str = "x-dead-letter-reason";
+    /// The same as a metric label, for `dlq list`.
+    pub const DEAD_LETTER_REASON_CODE: &str = "x-dead-letter-reason-code";
+    pub const DEAD_LETTERED_AT: &str = "x-dead-lettered-at";
+    /// The routing key the message first arrived with.
+    pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
+    /// Set by `dlq replay`.
+    pub const REPLAYED_AT: &str = "x-replayed-at";
+    /// The broker's own bookkeeping, which only grows with every pass through a queue.
+    pub const BROKER_PREFIXES: [&str; 3] = ["x-death", "x-first-death", "x-last-death"];
+}
+
+/// The worker's queue, bound to postbacks, with its delay queues and DLQ.
+pub fn worker_topology() -> Topology {
+    Topology::new(
+        EXCHANGE,
+        WORKER_QUEUE,
+        &[ROUTING_KEY_POSTBACK],
+        RETRY_DELAYS_SECS
+            .into_iter()
+            .map(Duration::from_secs)
+            .collect(),
+        DELIVERY_LIMIT,
+    )
+}
+
+/// The attempt a delivery is (the first delivery has no header: attempt 1).
+pub fn attempt_of(properties: &BasicProperties) -> u32 {
+    let Some(headers) = properties.headers() else {
+        return 1;
+    };
+    let attempt = match headers.inner().get(&ShortString::from(headers::ATTEMPT)) {
+        Some(AMQPValue::LongString(s)) => s.to_string().parse().ok(),
+        Some(AMQPValue::ShortString(s)) => s.as_str().parse().ok(),
+        Some(AMQPValue::LongUInt(n)) => Some(*n),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).ok(),
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).ok(),
+        Some(AMQPValue::ShortUInt(n)) => Some(u32::from(*n)),
+        _ => None,
+    };
+    attempt.unwrap_or(1).max(1)
+}
+
+/// What [`carried_headers`] keeps of our own retry headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carry {
+    /// Another pass of the retry path: keep the attempt count and the first routing key.
+    Retry,
+    /// A replay from the DLQ: start again at attempt 1, as a fresh message.
+    Fresh,
+}
+
+/// The headers a message carries when it is re-published: never the broker's bookkeeping,
+/// and with [`Carry::Fresh`] none of the retry path's either.
+pub fn carried_headers(
+    properties: &BasicProperties,
+    carry: Carry,
+) -> BTreeMap<ShortString, AMQPValue> {
+    let mut kept = properties
+        .headers()
+        .as_ref()
+        .map(|h| h.inner().clone())
+        .unwrap_or_default();
+    kept.retain(|k, _| {
+        let k = k.as_str();
+        let broker = headers::BROKER_PREFIXES.iter().any(|p| k.starts_with(p));
+        let ours = [
+            headers::ATTEMPT,
+            headers::LAST_ERROR,
+            headers::DEAD_LETTER_REASON,
+            headers::DEAD_LETTER_REASON_CODE,
+            headers::DEAD_LETTERED_AT,
+        ]
+        .contains(&k);
+        let dropped = broker || (carry == Carry::Fresh && ours);
+        !dropped
+    });
+    kept
+}
+
+/// Reads a string header of a message.
+pub fn header_str(headers: &Option<FieldTable>, name: &str) -> Option<String> {
+    match headers.as_ref()?.inner().get(&ShortString::from(name))? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// A text header value.
+pub fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(s.to_string().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_topology_is_the_contract() {
+        let t = worker_topology();
+        assert_eq!(t.exchange, "payments");
+        assert_eq!(t.work_queue, "subscription-worker");
+        assert_eq!(t.bindings, vec!["postback.cryptocloud".to_string()]);
+        assert_eq!(t.dead_letter_queue, "subscription-worker.dlq");
+        assert_eq!(t.delay_queue(1), "subscription-worker.retry.1000ms");
+        assert_eq!(t.delay_queue(99), "subscription-worker.retry.600000ms");
+    }
+
+    #[test]
+    fn the_attempt_is_read_from_any_integer_or_text_header() {
+        assert_eq!(attempt_of(&BasicProperties::default()), 1);
+        for value in [
+            text("3"),
+            AMQPValue::LongUInt(3),
+            AMQPValue::LongLongInt(3),
+            AMQPValue::ShortUInt(3),
+        ] {
+            let mut h = FieldTable::default();
+            h.insert(headers::ATTEMPT.into(), value);
+            assert_eq!(attempt_of(&BasicProperties::default().with_headers(h)), 3);
+        }
+        let mut h = FieldTable::default();
+        h.insert(headers::ATTEMPT.into(), text("garbage"));
+        assert_eq!(attempt_of(&BasicProperties::default().with_headers(h)), 1);
+    }
+
+    #[test]
+    fn broker_bookkeeping_never_travels_and_a_replay_starts_fresh() {
+        let mut h = FieldTable::default();
+        for k in ["x-death", "x-first-death-reason", "x-last-death-queue"] {
+            h.insert(k.into(), AMQPValue::LongUInt(1));
+        }
+        h.insert(headers::ATTEMPT.into(), text("4"));
+        h.insert("keep".into(), text("me"));
+        let props = BasicProperties::default().with_headers(h);
+        let retry = carried_headers(&props, Carry::Retry);
+        let keys: Vec<&str> = retry.keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, vec!["keep", "x-attempt"]);
+        let fresh = carried_headers(&props, Carry::Fresh);
+        let keys: Vec<&str> = fresh.keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, vec!["keep"]);
+    }
+}

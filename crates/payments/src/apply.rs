@@ -1,0 +1,97 @@
+//! What the worker's exactly-once transaction does to a payment: find and lock it by
+//! invoice or order id, then complete it or record a partial payment. The caller owns the
+//! transaction; these only run its statements.
+
+use cryptocloud::InvoiceId;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use crate::{PaymentStatus, Tier, UserId};
+
+/// The payment row as the transaction locked it.
+#[derive(Debug, Clone)]
+pub struct LockedPayment {
+    pub id: i64,
+    pub user_id: UserId,
+    pub invoice_id: Option<String>,
+    pub order_id: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub status: PaymentStatus,
+    pub subscription_tier: Tier,
+    pub subscription_months: i32,
+}
+
+/// Finds and locks the payments with this invoice id (stored prefixed; the bare form is
+/// accepted too) or this order id (the invoice id may not be stored yet); at most two, so
+/// the caller can tell when the two ids name different payments.
+#[tracing::instrument(skip(conn))]
+pub async fn lock_for_apply(
+    conn: &mut PgConnection,
+    invoice_id: &InvoiceId,
+    order_id: Option<&str>,
+) -> sqlx::Result<Vec<LockedPayment>> {
+    let forms = vec![invoice_id.prefixed(), invoice_id.code().to_string()];
+    sqlx::query_as!(
+        LockedPayment,
+        r#"SELECT id, user_id AS "user_id: UserId", invoice_id, order_id, amount, currency,
+                  status AS "status: PaymentStatus",
+                  subscription_tier AS "subscription_tier: Tier", subscription_months
+           FROM payments
+           WHERE invoice_id = ANY($1::text[]) OR order_id = $2
+           ORDER BY id
+           LIMIT 2
+           FOR UPDATE"#,
+        &forms,
+        order_id,
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// → `completed` with CryptoCloud's invoice as `payment_data`; false when the state
+/// machine does not allow it (already completed, or still `creating`).
+#[tracing::instrument(skip(conn, payment_data))]
+pub async fn mark_completed(
+    conn: &mut PgConnection,
+    payment_id: i64,
+    invoice_id: &InvoiceId,
+    payment_data: &serde_json::Value,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE payments
+           SET status = 'completed', invoice_id = COALESCE(invoice_id, $2), paid_at = now(),
+               payment_data = $3, failure_reason = NULL, updated_at = now()
+           WHERE id = $1 AND status = ANY($4::text[])"#,
+        payment_id,
+        invoice_id.prefixed(),
+        payment_data,
+        &PaymentStatus::sources_of(PaymentStatus::Completed),
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// → `partial` with CryptoCloud's invoice as `payment_data`; false when not allowed.
+#[tracing::instrument(skip(conn, payment_data))]
+pub async fn mark_partial(
+    conn: &mut PgConnection,
+    payment_id: i64,
+    invoice_id: &InvoiceId,
+    payment_data: &serde_json::Value,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE payments
+           SET status = 'partial', invoice_id = COALESCE(invoice_id, $2),
+               payment_data = $3, updated_at = now()
+           WHERE id = $1 AND status = ANY($4::text[])"#,
+        payment_id,
+        invoice_id.prefixed(),
+        payment_data,
+        &PaymentStatus::sources_of(PaymentStatus::Partial),
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,107 @@
+//! The one shape of every service's `Application` and the one `main` they share: load the
+//! settings (a bad one is one line and exit code 2), start telemetry, build (tests build
+//! the same thing on port 0), run until SIGTERM/SIGINT cancels the shutdown token, drain.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+/// A service's `Application`.
+pub trait Service: Sized {
+    /// The binary's name, for logs.
+    const NAME: &'static str;
+    type Settings: DeserializeOwned;
+
+    /// Checks what deserialising cannot (e.g. a plan table), before anything starts.
+    fn check(_settings: &Self::Settings) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Binds its listener and starts its background work; serving starts at once.
+    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>>;
+
+    /// The bound port (the real one when the settings said 0).
+    fn port(&self) -> u16;
+
+    /// Cancelling it stops the service: no new work is taken, in-flight work finishes.
+    fn shutdown_token(&self) -> CancellationToken;
+
+    /// Runs until the shutdown token is cancelled (or the server fails), then drains.
+    fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<()>>;
+
+    /// Said once the service is built (e.g. the sandbox's credentials).
+    fn announce(&self) {
+        tracing::info!(port = self.port(), "{} started", Self::NAME);
+    }
+}
+
+/// Loads `S` from the configuration files and the environment, or prints the one-line
+/// error naming the variable and exits with code 2.
+pub fn settings_or_exit<S: DeserializeOwned>() -> S {
+    match crate::config::load::<S>() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The whole life of a service process, for its `main`.
+pub async fn run<A: Service>() -> ExitCode {
+    let settings: A::Settings = settings_or_exit();
+    if let Err(problem) = A::check(&settings) {
+        eprintln!("configuration error: {problem}");
+        return ExitCode::from(2);
+    }
+    crate::telemetry::init(A::NAME);
+    serve::<A>(settings).await
+}
+
+/// Builds and runs `A` with the given settings until a shutdown signal.
+pub async fn serve<A: Service>(settings: A::Settings) -> ExitCode {
+    let app = match A::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "{} failed to start", A::NAME);
+            eprintln!("{} cannot start: {e:#}", A::NAME);
+            return ExitCode::FAILURE;
+        }
+    };
+    app.announce();
+    let stop = app.shutdown_token();
+    let signal = crate::shutdown::on_signal();
+    tokio::spawn(async move {
+        signal.cancelled().await;
+        stop.cancel();
+    });
+    match app.run_until_stopped().await {
+        Ok(()) => {
+            tracing::info!("{} stopped", A::NAME);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "{} stopped with an error",
+                A::NAME
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Stops an actix server gracefully when `token` is cancelled; the caller awaits the server.
+pub fn stop_server_on(
+    token: &CancellationToken,
+    server: &actix_web::dev::Server,
+) -> tokio::task::JoinHandle<()> {
+    let token = token.clone();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        handle.stop(true).await;
+    })
+}

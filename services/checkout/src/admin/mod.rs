@@ -1,0 +1,133 @@
+//! `GET /api/v1/admin/stats`, for the operator (`Authorization: Bearer <ADMIN_TOKEN>`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::display_amount;
+use crate::error_body::ErrorResponse;
+use crate::state::AppState;
+use ::payments::report;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdminStats {
+    /// Payments ever created.
+    pub payments_total: i64,
+    /// Payments completed (all time).
+    pub completed_count: i64,
+    /// Completed revenue per currency, all time.
+    pub revenue: Vec<CurrencyAmount>,
+    pub last_24h: Last24h,
+    /// Payments per tier, most completed first ("popular tiers").
+    pub payments_per_tier: Vec<TierStats>,
+    pub payments_per_status: Vec<StatusStats>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CurrencyAmount {
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// Decimal string.
+    #[schema(example = "1188.00")]
+    pub amount: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Last24h {
+    /// Payments created in the last 24 hours.
+    pub payments_created: i64,
+    /// Payments completed in the last 24 hours.
+    pub completed_count: i64,
+    pub revenue: Vec<CurrencyAmount>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TierStats {
+    pub tier: String,
+    pub payments: i64,
+    pub completed: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusStats {
+    pub status: String,
+    pub count: i64,
+}
+
+/// Completed count, revenue by currency, the last 24 hours and payments per tier.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/stats",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Payment statistics", body = AdminStats),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+    ),
+    security(("admin_token" = []))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn get_admin_stats(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if !state.admin_token.admits(&req) {
+        return platform::http::error_response(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer <ADMIN_TOKEN>",
+        );
+    }
+    match collect(&state).await {
+        Ok(stats) => HttpResponse::Ok().json(stats),
+        Err(e) => {
+            tracing::error!(error = %e, "admin stats failed");
+            platform::http::error_response(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            )
+        }
+    }
+}
+
+async fn collect(state: &AppState) -> sqlx::Result<AdminStats> {
+    let totals = report::totals(&state.pool).await?;
+    let revenue = report::revenue(&state.pool).await?;
+    let tiers = report::per_tier(&state.pool).await?;
+    let statuses = report::per_status(&state.pool).await?;
+    Ok(AdminStats {
+        payments_total: totals.payments,
+        completed_count: totals.completed,
+        revenue: revenue
+            .iter()
+            .map(|r| CurrencyAmount {
+                currency: r.currency.clone(),
+                amount: display_amount(r.all_time),
+            })
+            .collect(),
+        last_24h: Last24h {
+            payments_created: totals.created_24h,
+            completed_count: totals.completed_24h,
+            revenue: revenue
+                .iter()
+                .filter(|r| !r.last_24h.is_zero())
+                .map(|r| CurrencyAmount {
+                    currency: r.currency.clone(),
+                    amount: display_amount(r.last_24h),
+                })
+                .collect(),
+        },
+        payments_per_tier: tiers
+            .into_iter()
+            .map(|t| TierStats {
+                tier: t.tier,
+                payments: t.payments,
+                completed: t.completed,
+            })
+            .collect(),
+        payments_per_status: statuses
+            .into_iter()
+            .map(|s| StatusStats {
+                status: s.status,
+                count: s.count,
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,62 @@
+//! What the payment endpoints can fail with, and its one mapping to HTTP.
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::provider::ProviderFailure;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentsError {
+    #[error("no such payment")]
+    NotFound,
+    #[error("{0}")]
+    InvalidQuery(&'static str),
+    #[error("{0}")]
+    NotCancelable(String),
+    #[error("{}", .0.message())]
+    Provider(ProviderFailure, Option<Duration>),
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for PaymentsError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl ResponseError for PaymentsError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            Self::NotCancelable(_) => StatusCode::CONFLICT,
+            Self::Provider(failure, _) => failure.status(),
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = match self {
+            Self::NotFound => "not_found",
+            Self::InvalidQuery(_) => "invalid_query",
+            Self::NotCancelable(_) => "not_cancelable",
+            Self::Provider(failure, _) => failure.code(),
+            Self::Unexpected(e) => {
+                tracing::error!(error = ?e, "payments request failed");
+                "internal_error"
+            }
+        };
+        let mut response =
+            platform::http::error_response(self.status_code(), code, self.to_string());
+        if let Self::Provider(_, Some(after)) = self {
+            if let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,105 @@
+//! `GET /api/v1/subscription`: the caller's plan and usage.
+
+use actix_web::http::StatusCode;
+use actix_web::ResponseError;
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use ::payments::plan;
+
+use crate::auth::User;
+use crate::domain::UserId;
+use crate::error_body::ErrorResponse;
+use crate::state::AppState;
+
+/// The caller's subscription.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SubscriptionView {
+    #[schema(example = "pro")]
+    pub tier: String,
+    /// When the paid plan ends (then the user is back on `free`); null on `free`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// True on a paid plan that has not expired.
+    pub active: bool,
+    #[schema(example = 100000)]
+    pub requests_limit: i32,
+    #[schema(example = 42)]
+    pub requests_used: i32,
+    #[schema(example = 99958)]
+    pub requests_remaining: i32,
+}
+
+/// Tier, expiry, limits and requests used. A user who never checked out is on `free`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/subscription",
+    tag = "subscription",
+    responses(
+        (status = 200, description = "The caller's subscription", body = SubscriptionView),
+        (status = 401, description = "No, bad or expired user token", body = ErrorResponse),
+    ),
+    security(("bearer" = []), ("session_cookie" = []))
+)]
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+pub async fn get_subscription(
+    user: User,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, SubscriptionError> {
+    Ok(HttpResponse::Ok().json(subscription_of(&state, user.id).await?))
+}
+
+/// Shared with the dashboard.
+pub async fn subscription_of(
+    state: &AppState,
+    user: UserId,
+) -> Result<SubscriptionView, sqlx::Error> {
+    let view = match plan::plan_of(&state.pool, user).await? {
+        Some(row) => {
+            let now = Utc::now();
+            let active = !row.subscription_tier.is_free()
+                && row.subscription_expires.is_some_and(|e| e > now);
+            SubscriptionView {
+                active,
+                requests_remaining: (row.requests_limit - row.requests_used).max(0),
+                tier: row.subscription_tier.to_string(),
+                expires_at: row.subscription_expires,
+                requests_limit: row.requests_limit,
+                requests_used: row.requests_used,
+            }
+        }
+        None => {
+            let free = state.plans.free();
+            SubscriptionView {
+                tier: free.name().to_string(),
+                expires_at: None,
+                active: false,
+                requests_limit: free.requests_limit(),
+                requests_used: 0,
+                requests_remaining: free.requests_limit(),
+            }
+        }
+    };
+    Ok(view)
+}
+
+/// What reading the subscription can fail with, mapped to HTTP here.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("internal error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ResponseError for SubscriptionError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let Self::Database(e) = self;
+        tracing::error!(error = %e, "subscription request failed");
+        platform::http::error_response(self.status_code(), "internal_error", self.to_string())
+    }
+}

@@ -1,0 +1,176 @@
+//! Looking an invoice up at CryptoCloud ("pull-confirm"): the postback is only a hint, CryptoCloud's `invoice/merchant/info` answer
+//! is what the worker acts on, and the answer must match what we asked the payer for.
+
+use cryptocloud::{Invoice, InvoiceId, InvoiceStatus, MAX_INFO_IDS};
+use rust_decimal::Decimal;
+
+/// What an invoice's status means for its payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// `paid` or `overpaid`: complete the payment and extend the plan.
+    Complete,
+    /// `partial`: record it, no upgrade.
+    Partial,
+    /// `created`, `canceled` or anything unknown: change nothing.
+    Ignore,
+}
+
+pub fn verdict(status: &InvoiceStatus) -> Verdict {
+    match status {
+        InvoiceStatus::Paid | InvoiceStatus::Overpaid => Verdict::Complete,
+        InvoiceStatus::Partial => Verdict::Partial,
+        InvoiceStatus::Created | InvoiceStatus::Canceled | InvoiceStatus::Other(_) => {
+            Verdict::Ignore
+        }
+    }
+}
+
+/// Asks CryptoCloud about many invoices, in calls of at most 100 ids.
+#[tracing::instrument(skip_all, fields(count = ids.len()))]
+pub async fn invoices(
+    client: &cryptocloud::Client,
+    ids: &[InvoiceId],
+) -> Result<Vec<Invoice>, cryptocloud::Error> {
+    let mut all = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_INFO_IDS) {
+        all.extend(client.invoice_info(chunk).await?);
+    }
+    Ok(all)
+}
+
+/// What we asked the payer for, from our `payments` row.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    pub invoice_id: Option<&'a str>,
+    pub order_id: &'a str,
+    pub amount: Decimal,
+    pub currency: &'a str,
+}
+
+/// Checks CryptoCloud's invoice against the payment; the error says what differs.
+pub fn check_matches(expected: &Expected<'_>, invoice: &Invoice) -> Result<(), String> {
+    if let Some(stored) = expected.invoice_id {
+        if !invoice.uuid.matches(stored) {
+            return Err(format!(
+                "invoice {} but the payment has {stored}",
+                invoice.uuid
+            ));
+        }
+    }
+    if let Some(order_id) = invoice.order_id.as_deref().filter(|o| !o.is_empty()) {
+        if order_id != expected.order_id {
+            return Err(format!(
+                "order id {order_id:?} but the payment has {:?}",
+                expected.order_id
+            ));
+        }
+    }
+    // CryptoCloud's default currency is USD when the answer does not name one.
+    let fiat = invoice.fiat_currency.as_deref().unwrap_or("USD");
+    if !fiat.eq_ignore_ascii_case(expected.currency) {
+        return Err(format!(
+            "currency {fiat} but the payment is in {}",
+            expected.currency
+        ));
+    }
+    let invoiced = invoice.amount_in_fiat.or_else(|| {
+        fiat.eq_ignore_ascii_case("USD")
+            .then_some(invoice.amount_usd)
+            .flatten()
+    });
+    match invoiced {
+        None => Err("CryptoCloud did not report the invoice's fiat amount".to_string()),
+        Some(amount) if amount != expected.amount => Err(format!(
+            "amount {amount} {fiat} but the payment is {} {}",
+            expected.amount, expected.currency
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn invoice(json: serde_json::Value) -> Invoice {
+        let mut base = serde_json::json!({
+            "uuid": "INV-ABCD1234", "created": "2025-03-01 10:15:30.123456", "amount": 99.0,
+            "amount_usd": 99.0, "amount_in_fiat": 99.0, "fiat_currency": "USD", "status": "paid",
+            "link": "", "order_id": "order-1"
+        });
+        for (k, v) in json.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn expected() -> Expected<'static> {
+        Expected {
+            invoice_id: Some("INV-ABCD1234"),
+            order_id: "order-1",
+            amount: dec!(99.00000000),
+            currency: "USD",
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_verdicts() {
+        assert_eq!(verdict(&InvoiceStatus::Paid), Verdict::Complete);
+        assert_eq!(verdict(&InvoiceStatus::Overpaid), Verdict::Complete);
+        assert_eq!(verdict(&InvoiceStatus::Partial), Verdict::Partial);
+        assert_eq!(verdict(&InvoiceStatus::Created), Verdict::Ignore);
+        assert_eq!(verdict(&InvoiceStatus::Canceled), Verdict::Ignore);
+        assert_eq!(
+            verdict(&InvoiceStatus::Other("weird".into())),
+            Verdict::Ignore
+        );
+    }
+
+    #[test]
+    fn a_matching_invoice_passes_whatever_the_scale_or_prefix() {
+        assert_eq!(
+            check_matches(&expected(), &invoice(serde_json::json!({}))),
+            Ok(())
+        );
+        let bare = Expected {
+            invoice_id: Some("abcd1234"),
+            ..expected()
+        };
+        assert_eq!(
+            check_matches(&bare, &invoice(serde_json::json!({}))),
+            Ok(())
+        );
+        // Without amount_in_fiat, a USD invoice is checked against amount_usd.
+        let usd_only = invoice(serde_json::json!({"amount_in_fiat": null}));
+        assert_eq!(check_matches(&expected(), &usd_only), Ok(()));
+    }
+
+    #[test]
+    fn any_difference_is_refused() {
+        let cases = [
+            serde_json::json!({"amount_in_fiat": 98.99}),
+            serde_json::json!({"fiat_currency": "EUR"}),
+            serde_json::json!({"order_id": "order-2"}),
+            serde_json::json!({"uuid": "INV-ZZZZ9999"}),
+            serde_json::json!({"amount_in_fiat": null, "amount_usd": null}),
+        ];
+        for case in cases {
+            assert!(
+                check_matches(&expected(), &invoice(case.clone())).is_err(),
+                "{case}"
+            );
+        }
+        let eur = Expected {
+            currency: "EUR",
+            ..expected()
+        };
+        let eur_invoice =
+            invoice(serde_json::json!({"fiat_currency": "EUR", "amount_in_fiat": null}));
+        assert!(
+            check_matches(&eur, &eur_invoice).is_err(),
+            "amount_usd is not an EUR amount"
+        );
+    }
+}

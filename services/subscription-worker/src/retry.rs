@@ -1,0 +1,94 @@
+//! Where a message goes when it is not simply acked: a delay queue for another attempt, or
+//! the dead-letter queue with the reason. The copy is published (and confirmed) before the
+//! original is acked, so nothing is lost in between.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use events::messaging::headers::{
+    ATTEMPT, DEAD_LETTERED_AT, DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, LAST_ERROR,
+    ORIGINAL_ROUTING_KEY,
+};
+use events::messaging::{carried_headers, text, Carry};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::BasicProperties;
+use platform::broker::{Broker, PublishError, Topology};
+
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Publishes the message to the delay queue of `next_attempt - 1`; it comes back to the
+/// work queue when its wait is over.
+pub async fn publish_retry(
+    broker: &Broker,
+    topology: &Topology,
+    properties: &BasicProperties,
+    routing_key: &str,
+    payload: &[u8],
+    next_attempt: u32,
+    reason: &str,
+) -> Result<(), PublishError> {
+    let mut headers = headers_of(properties, routing_key);
+    headers.insert(ATTEMPT.into(), text(&next_attempt.to_string()));
+    headers.insert(LAST_ERROR.into(), text(reason));
+    let properties = properties.clone().with_headers(FieldTable::from(headers));
+    let queue = topology.delay_queue(next_attempt - 1);
+    broker
+        .publish("", &queue, payload, properties, PUBLISH_TIMEOUT)
+        .await
+}
+
+/// Publishes the message to the dead-letter queue with the reason.
+pub async fn publish_dead_letter(
+    broker: &Broker,
+    topology: &Topology,
+    properties: &BasicProperties,
+    routing_key: &str,
+    payload: &[u8],
+    reason: &str,
+    reason_code: &str,
+) -> Result<(), PublishError> {
+    let mut headers = headers_of(properties, routing_key);
+    headers.insert(DEAD_LETTER_REASON.into(), text(reason));
+    headers.insert(DEAD_LETTER_REASON_CODE.into(), text(reason_code));
+    headers.insert(
+        DEAD_LETTERED_AT.into(),
+        text(&chrono::Utc::now().to_rfc3339()),
+    );
+    let properties = properties.clone().with_headers(FieldTable::from(headers));
+    broker
+        .publish(
+            "",
+            &topology.dead_letter_queue,
+            payload,
+            properties,
+            PUBLISH_TIMEOUT,
+        )
+        .await
+}
+
+/// The message's headers for another pass, with the first routing key remembered.
+fn headers_of(properties: &BasicProperties, routing_key: &str) -> BTreeMap<ShortString, AMQPValue> {
+    let mut headers = carried_headers(properties, Carry::Retry);
+    headers
+        .entry(ORIGINAL_ROUTING_KEY.into())
+        .or_insert_with(|| text(routing_key));
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_routing_key_is_kept() {
+        let first = headers_of(&BasicProperties::default(), "postback.cryptocloud");
+        let again = headers_of(
+            &BasicProperties::default().with_headers(FieldTable::from(first)),
+            "work",
+        );
+        assert_eq!(
+            again.get(&ShortString::from(ORIGINAL_ROUTING_KEY)),
+            Some(&text("postback.cryptocloud"))
+        );
+    }
+}
