@@ -67,7 +67,9 @@ struct Claims {
 
 impl TokenVerifier {
     pub fn new(secret: SecretString, leeway: Duration) -> Self {
-        let key = DecodingKey::from_secret(secret.expose_secret().as_bytes());
+        // Configuration refuses an empty secret, the one key jsonwebtoken rejects.
+        let key = DecodingKey::from_secret(secret.expose_secret().as_bytes())
+            .expect("the postback secret is not empty");
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = leeway.as_secs();
         validation.validate_exp = true;
@@ -192,9 +194,10 @@ pub fn sign_postback_token(secret: &SecretString, id: IdClaim, exp: DateTime<Utc
         id,
         exp: exp.timestamp(),
     };
-    let key = EncodingKey::from_secret(secret.expose_secret().as_bytes());
-    // HMAC signing of a plain struct has no failure path.
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap_or_default()
+    // HMAC signing of a plain struct fails only for an empty key, which nothing configures.
+    EncodingKey::from_secret(secret.expose_secret().as_bytes())
+        .and_then(|key| jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key))
+        .unwrap_or_default()
 }
 
 /// Signs arbitrary claims with an HMAC algorithm (HS256/HS384/HS512) and key;
@@ -204,7 +207,7 @@ pub fn sign_with(
     key: &[u8],
     claims: &Value,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key))
+    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)?)
 }
 
 /// Builds an unsigned token with `alg: none`; for tests that it is refused.

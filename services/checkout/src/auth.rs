@@ -35,10 +35,15 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp"]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
+        // Configuration refuses empty secrets, the one kind of key jsonwebtoken rejects.
+        let decoding = |s: &SecretString| {
+            DecodingKey::from_secret(s.expose_secret().as_bytes()).expect("a non-empty secret")
+        };
         Self {
-            current: DecodingKey::from_secret(current.expose_secret().as_bytes()),
-            previous: previous.map(|p| DecodingKey::from_secret(p.expose_secret().as_bytes())),
-            signing: EncodingKey::from_secret(current.expose_secret().as_bytes()),
+            current: decoding(current),
+            previous: previous.map(decoding),
+            signing: EncodingKey::from_secret(current.expose_secret().as_bytes())
+                .expect("a non-empty secret"),
             validation,
         }
     }
@@ -232,7 +237,7 @@ mod tests {
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
+            &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
         )
         .unwrap()
     }
@@ -273,7 +278,7 @@ mod tests {
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
             &json!({"sub": "1", "exp": exp_in(60)}),
-            &EncodingKey::from_secret(b"current"),
+            &EncodingKey::from_secret(b"current").unwrap(),
         )
         .unwrap();
         assert_eq!(k.verify(&hs512), Err(AuthError::Invalid));

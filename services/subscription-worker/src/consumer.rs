@@ -121,8 +121,8 @@ async fn consume_on(
     );
     let consumer = channel
         .basic_consume(
-            &topology.work_queue,
-            &tag,
+            topology.work_queue.as_str().into(),
+            tag.as_str().into(),
             // Manual acks (no_ack false); not exclusive, so several workers share the queue.
             BasicConsumeOptions {
                 no_ack: false,
@@ -152,7 +152,7 @@ async fn consume_on(
         .await;
     // Prefetched deliveries not yet started go back to the queue.
     if channel.status().connected() {
-        let _ = channel.close(200, "consumer stopped").await;
+        let _ = channel.close(200, "consumer stopped".into()).await;
     }
     Ok(())
 }

@@ -113,7 +113,7 @@ async fn walk(broker: &Broker, mut replay: impl FnMut(&DeadLetter) -> bool) -> a
     let channel = link.connection.create_channel().await?;
     let queue = channel
         .queue_declare(
-            &topology.dead_letter_queue,
+            topology.dead_letter_queue.as_str().into(),
             QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
@@ -124,7 +124,7 @@ async fn walk(broker: &Broker, mut replay: impl FnMut(&DeadLetter) -> bool) -> a
     for _ in 0..queue.message_count() {
         let Some(message) = channel
             .basic_get(
-                &topology.dead_letter_queue,
+                topology.dead_letter_queue.as_str().into(),
                 BasicGetOptions { no_ack: false },
             )
             .await?
@@ -157,7 +157,7 @@ async fn walk(broker: &Broker, mut replay: impl FnMut(&DeadLetter) -> bool) -> a
         }
         delivery.acker.ack(BasicAckOptions::default()).await?;
     }
-    let _ = channel.close(200, "done").await;
+    let _ = channel.close(200, "done".into()).await;
     Ok(())
 }
 

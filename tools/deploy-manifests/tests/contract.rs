@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize as _;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 struct Service {
     /// Folder under services/, package, binary, Dockerfile target, compose service,
@@ -281,7 +281,7 @@ fn listen_value(service: &Service) -> String {
 
 fn yaml_documents(path: &Path) -> Vec<Value> {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
+    serde_norway::Deserializer::from_str(&text)
         .map(|doc| {
             let mut value = Value::deserialize(doc)
                 .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));

@@ -10,17 +10,15 @@ use std::time::Duration;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
 };
-use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
+use lapin::Confirmation;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::time::Instant;
 
 use crate::stats::{Latencies, RunStats};
 
 pub async fn connect(url: &str) -> anyhow::Result<Connection> {
-    let properties = ConnectionProperties::default()
-        .with_executor(tokio_executor_trait::Tokio::current())
-        .with_reactor(tokio_reactor_trait::Tokio);
+    let properties = ConnectionProperties::default();
     Ok(Connection::connect(url, properties).await?)
 }
 
@@ -28,7 +26,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Connection> {
 pub async fn queue_len(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
     let q = channel
         .queue_declare(
-            queue,
+            queue.into(),
             QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
@@ -41,7 +39,7 @@ pub async fn queue_len(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
 
 pub async fn purge(channel: &Channel, queue: &str) -> anyhow::Result<()> {
     channel
-        .queue_purge(queue, QueuePurgeOptions::default())
+        .queue_purge(queue.into(), QueuePurgeOptions::default())
         .await?;
     Ok(())
 }
@@ -102,8 +100,8 @@ pub async fn confirmed_publishes(
                     let confirmed = async {
                         channel
                             .basic_publish(
-                                &exchange,
-                                &routing_key,
+                                exchange.as_str().into(),
+                                routing_key.as_str().into(),
                                 BasicPublishOptions {
                                     mandatory: true,
                                     ..Default::default()
@@ -145,6 +143,6 @@ pub async fn confirmed_publishes(
         latencies.merge(&l);
     }
     let elapsed = started.elapsed();
-    let _ = channel.close(200, "done").await;
+    let _ = channel.close(200, "done".into()).await;
     Ok(RunStats::new(ok, errors, elapsed, &latencies))
 }

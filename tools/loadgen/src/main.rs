@@ -153,7 +153,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         ..
     } = bench;
     pool.close().await;
-    let _ = amqp.close(200, "done").await;
+    let _ = amqp.close(200, "done".into()).await;
     stack.destroy().await?;
     let (idle, ingest, checkout, worker) = outcome?;
 

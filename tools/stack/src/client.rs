@@ -21,7 +21,8 @@ pub fn user_token(user_id: i64) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(dev::AUTH_JWT_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(dev::AUTH_JWT_SECRET.as_bytes())
+            .expect("a non-empty secret"),
     )
     .expect("HS256 signing does not fail")
 }

@@ -1,31 +1,25 @@
-//! The few WebDriver calls the browser test needs, against a local `chromedriver` driving
-//! Debian's headless Chromium.
+//! The browser test's browser: Debian's headless Chromium through a local `chromedriver`,
+//! driven with fantoccini. Only what starting and stopping them needs is written here.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::{json, Value};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 use tokio::process::{Child, Command};
 
+/// A headless Chromium session; dropping it kills chromedriver and removes the profile.
 pub struct Browser {
-    http: reqwest::Client,
-    session: String,
-    base: String,
+    client: Client,
     _driver: Child,
-    _profile: tempdir::TempDir,
+    _profile: tempfile::TempDir,
 }
 
-pub mod tempdir {
-    /// A directory removed on drop.
-    pub struct TempDir(pub std::path::PathBuf);
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+/// How long a wait for an element or a URL lasts before it fails the test.
+const WAIT: Duration = Duration::from_secs(15);
 
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless session.
@@ -44,37 +38,11 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .context("starting chromedriver (apt-get install chromium-driver)")?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()?;
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = match http.get(format!("{base}/status")).send().await {
-                Ok(r) => r
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["value"]["ready"].as_bool())
-                    .unwrap_or(false),
-                Err(_) => false,
-            };
-            if ready {
-                break;
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "chromedriver did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let profile = std::env::temp_dir().join(format!(
-            "payments-chromium-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&profile)?;
+        let profile = tempfile::Builder::new()
+            .prefix("payments-chromium-")
+            .tempdir()?;
         // Flags that keep Chromium off the (closed) network and quiet as root in a container.
-        let args = [
+        let mut args: Vec<String> = [
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
@@ -85,68 +53,48 @@ impl Browser {
             "--disable-sync",
             "--disable-dev-shm-usage",
             "--window-size=1280,1000",
-        ];
-        let mut all_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all_args.push(format!("--user-data-dir={}", profile.display()));
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": all_args}
-        }}});
-        let res: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let session = res["value"]["sessionId"]
-            .as_str()
-            .with_context(|| format!("no session: {res}"))?
-            .to_string();
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": chromium, "args": args}),
+        );
+        // chromedriver takes a moment to listen: retry the session until a deadline.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e).context("no WebDriver session"),
+            }
+        };
         Ok(Self {
-            http,
-            session,
-            base,
+            client,
             _driver: driver,
-            _profile: tempdir::TempDir(profile),
+            _profile: profile,
         })
     }
 
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let url = format!("{}/session/{}{}", self.base, self.session, path);
-        let mut req = self.http.request(method, url);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res: Value = req.send().await?.json().await?;
-        if let Some(err) = res["value"]["error"].as_str() {
-            anyhow::bail!("webdriver {path}: {err}: {}", res["value"]["message"]);
-        }
-        Ok(res["value"].clone())
-    }
-
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
-        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await
-            .map(|_| ())
+        Ok(self.client.goto(url).await?)
     }
 
     pub async fn url(&self) -> anyhow::Result<String> {
-        Ok(self
-            .call(reqwest::Method::GET, "/url", None)
-            .await?
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
+        Ok(self.client.current_url().await?.to_string())
     }
 
-    /// Polls the current URL until `done` holds (a click's navigation may still be under way
-    /// when the click returns).
+    /// Waits until the current URL satisfies `done` (a click's navigation may still be
+    /// under way when the click returns).
     pub async fn wait_for_url(
         &self,
         timeout: Duration,
@@ -167,50 +115,28 @@ impl Browser {
     }
 
     pub async fn source(&self) -> anyhow::Result<String> {
-        Ok(self
-            .call(reqwest::Method::GET, "/source", None)
-            .await?
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
+        Ok(self.client.source().await?)
     }
 
-    /// Clicks the first element matching the XPath expression.
+    /// Clicks the first element matching the XPath expression, once it is there.
     pub async fn click(&self, xpath: &str) -> anyhow::Result<()> {
-        let el = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "xpath", "value": xpath})),
-            )
+        let element = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(xpath))
             .await
             .with_context(|| format!("finding {xpath}"))?;
-        let id = el
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .context("element id")?
-            .to_string();
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await
-        .map(|_| ())
+        Ok(element.click().await?)
     }
 
     /// Saves a PNG of the viewport.
     pub async fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
-        use base64::Engine;
-        let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await?;
-        let png =
-            base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default())?;
-        std::fs::write(path, png)?;
+        std::fs::write(path, self.client.screenshot().await?)?;
         Ok(())
     }
 
-    /// Polls until the page source satisfies `done` (reloading `reload` each time, if given).
+    /// Waits until the page source satisfies `done` (reloading `reload` each time, if given).
     pub async fn wait_for(
         &self,
         reload: Option<&str>,
@@ -234,11 +160,8 @@ impl Browser {
         }
     }
 
+    /// Ends the session (Chromium quits); chromedriver goes with `self`.
     pub async fn quit(self) -> anyhow::Result<()> {
-        self.http
-            .delete(format!("{}/session/{}", self.base, self.session))
-            .send()
-            .await?;
-        Ok(())
+        Ok(self.client.close().await?)
     }
 }

@@ -1,8 +1,7 @@
 use std::time::Duration;
 
 use lapin::options::BasicPublishOptions;
-use lapin::publisher_confirm::Confirmation;
-use lapin::BasicProperties;
+use lapin::{BasicProperties, Confirmation};
 
 use super::Broker;
 
@@ -39,8 +38,8 @@ impl Broker {
         let confirmed = async {
             link.publisher
                 .basic_publish(
-                    exchange,
-                    routing_key,
+                    exchange.into(),
+                    routing_key.into(),
                     BasicPublishOptions {
                         mandatory: true,
                         ..Default::default()

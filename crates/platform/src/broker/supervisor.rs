@@ -2,6 +2,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::{watch, Notify};
@@ -116,9 +117,18 @@ async fn supervise(inner: Arc<Inner>, url: AmqpUrl, shutdown: CancellationToken)
                 generation += 1;
                 backoff = MIN_BACKOFF;
                 tracing::info!(generation, "connected to RabbitMQ");
+                // Connection-level errors end this link; a channel closed with a soft error
+                // (e.g. a failed passive declare) leaves the connection usable.
                 let (lost_tx, mut lost_rx) = tokio::sync::mpsc::unbounded_channel();
-                connection.on_error(move |err| {
-                    let _ = lost_tx.send(err);
+                let mut events = connection.events_listener();
+                tokio::spawn(async move {
+                    while let Some(event) = events.next().await {
+                        if let lapin::Event::Error(err) = event {
+                            if !err.is_amqp_soft_error() && lost_tx.send(err).is_err() {
+                                break;
+                            }
+                        }
+                    }
                 });
                 let connection = Arc::new(connection);
                 inner.link.send_replace(Some(Link {
@@ -151,8 +161,11 @@ async fn supervise(inner: Arc<Inner>, url: AmqpUrl, shutdown: CancellationToken)
                     }
                 }
                 inner.link.send_replace(None);
-                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye"))
-                    .await;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    connection.close(200, "bye".into()),
+                )
+                .await;
             }
             Err(err) => {
                 tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "cannot reach RabbitMQ");
@@ -168,19 +181,18 @@ async fn supervise(inner: Arc<Inner>, url: AmqpUrl, shutdown: CancellationToken)
 }
 
 async fn connect(url: &AmqpUrl, topology: &Topology) -> lapin::Result<(Connection, Channel)> {
-    let properties = ConnectionProperties::default()
-        .with_executor(tokio_executor_trait::Tokio::current())
-        .with_reactor(tokio_reactor_trait::Tokio);
+    // lapin's own recovery stays off: this supervisor owns reconnecting (see docs/operations.md).
+    let properties = ConnectionProperties::default();
     let connection = tokio::time::timeout(
         Duration::from_secs(5),
         Connection::connect(url.expose(), properties),
     )
     .await
     .map_err(|_| {
-        lapin::Error::IOError(Arc::new(std::io::Error::new(
+        lapin::Error::from(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "connect timed out",
-        )))
+        ))
     })??;
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;

@@ -82,7 +82,7 @@ impl Topology {
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
         channel
             .exchange_declare(
-                &self.exchange,
+                self.exchange.as_str().into(),
                 ExchangeKind::Topic,
                 ExchangeDeclareOptions {
                     durable: true,
@@ -115,9 +115,9 @@ impl Topology {
         for binding in &self.bindings {
             channel
                 .queue_bind(
-                    &self.work_queue,
-                    &self.exchange,
-                    binding,
+                    self.work_queue.as_str().into(),
+                    self.exchange.as_str().into(),
+                    binding.as_str().into(),
                     QueueBindOptions::default(),
                     FieldTable::default(),
                 )
@@ -149,11 +149,11 @@ impl Topology {
         queues.extend((1..=self.retry_delays.len() as u32).map(|a| self.delay_queue(a)));
         for q in queues {
             channel
-                .queue_delete(&q, QueueDeleteOptions::default())
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
                 .await?;
         }
         channel
-            .exchange_delete(&self.exchange, Default::default())
+            .exchange_delete(self.exchange.as_str().into(), Default::default())
             .await
     }
 
@@ -176,7 +176,7 @@ impl Topology {
     ) -> lapin::Result<()> {
         channel
             .queue_declare(
-                name,
+                name.into(),
                 QueueDeclareOptions {
                     durable: true,
                     ..Default::default()

@@ -66,7 +66,7 @@ async fn missing_bad_and_expired_tokens_are_401_and_write_nothing(pool: PgPool) 
     let no_exp = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({"sub": "1"}),
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap(),
     )
     .unwrap();
     let response = app

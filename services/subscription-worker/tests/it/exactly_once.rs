@@ -165,7 +165,7 @@ async fn a_worker_dying_after_commit_before_ack_is_recognised_on_redelivery(
     let channel = world.channel().await;
     let message = channel
         .basic_get(
-            &world.topology.work_queue,
+            world.topology.work_queue.as_str().into(),
             BasicGetOptions { no_ack: false },
         )
         .await
@@ -174,7 +174,7 @@ async fn a_worker_dying_after_commit_before_ack_is_recognised_on_redelivery(
     let outcome = process_one(&world.context(), &message.delivery.data).await;
     assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
     let after_commit = world.user(1).await;
-    channel.close(320, "worker died").await.unwrap();
+    channel.close(320, "worker died".into()).await.unwrap();
 
     // The broker redelivers to the next worker, which recognises the message.
     let worker = world.start_worker().await;

@@ -377,7 +377,7 @@ impl World {
         );
         channel
             .queue_declare(
-                &name,
+                name.as_str().into(),
                 QueueDeclareOptions {
                     durable: true,
                     ..Default::default()
@@ -388,9 +388,9 @@ impl World {
             .unwrap();
         channel
             .queue_bind(
-                &name,
-                &self.topology.exchange,
-                events::ROUTING_KEY_SUBSCRIPTION_UPGRADED,
+                name.as_str().into(),
+                self.topology.exchange.as_str().into(),
+                events::ROUTING_KEY_SUBSCRIPTION_UPGRADED.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
@@ -407,7 +407,7 @@ impl World {
         let channel = self.channel().await;
         let mut out = Vec::new();
         while let Some(message) = channel
-            .basic_get(queue, BasicGetOptions { no_ack: true })
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
             .await
             .unwrap()
         {
@@ -430,7 +430,7 @@ impl World {
         let channel = self.channel().await;
         let q = channel
             .queue_declare(
-                queue,
+                queue.into(),
                 QueueDeclareOptions {
                     passive: true,
                     ..Default::default()
@@ -482,7 +482,7 @@ impl World {
         let channel = self.channel().await;
         let _ = channel
             .queue_delete(
-                &format!("{}.events", self.topology.work_queue),
+                format!("{}.events", self.topology.work_queue).into(),
                 Default::default(),
             )
             .await;

@@ -140,7 +140,7 @@ impl Observer {
         let queue = format!("{}.observer", topology.exchange);
         channel
             .queue_declare(
-                &queue,
+                queue.as_str().into(),
                 QueueDeclareOptions {
                     exclusive: true,
                     auto_delete: true,
@@ -152,9 +152,9 @@ impl Observer {
             .unwrap();
         channel
             .queue_bind(
-                &queue,
-                &topology.exchange,
-                events::ROUTING_KEY_POSTBACK,
+                queue.as_str().into(),
+                topology.exchange.as_str().into(),
+                events::ROUTING_KEY_POSTBACK.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
@@ -186,7 +186,7 @@ impl Observer {
     pub async fn try_next(&self) -> Option<(PostbackReceived, BasicProperties)> {
         let got = self
             .channel
-            .basic_get(&self.queue, BasicGetOptions { no_ack: true })
+            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
             .await
             .expect("basic.get works")?;
         let event = events::decode::<PostbackReceived>(&got.delivery.data)
@@ -205,9 +205,9 @@ impl Observer {
     pub async fn unbind(&self, queue: &str, topology: &Topology) {
         self.channel
             .queue_unbind(
-                queue,
-                &topology.exchange,
-                events::ROUTING_KEY_POSTBACK,
+                queue.into(),
+                topology.exchange.as_str().into(),
+                events::ROUTING_KEY_POSTBACK.into(),
                 FieldTable::default(),
             )
             .await
@@ -217,20 +217,18 @@ impl Observer {
     async fn cleanup(self, topology: &Topology) {
         let _ = self
             .channel
-            .queue_delete(&self.queue, Default::default())
+            .queue_delete(self.queue.as_str().into(), Default::default())
             .await;
         topology
             .delete(&self.channel)
             .await
             .expect("the test topology is deleted");
-        let _ = self.connection.close(200, "test done").await;
+        let _ = self.connection.close(200, "test done".into()).await;
     }
 }
 
 pub async fn connect() -> Connection {
-    let properties = ConnectionProperties::default()
-        .with_executor(tokio_executor_trait::Tokio::current())
-        .with_reactor(tokio_reactor_trait::Tokio);
+    let properties = ConnectionProperties::default();
     Connection::connect(AMQP_URL, properties)
         .await
         .expect("RabbitMQ is reachable on 127.0.0.1:5672")

@@ -15,9 +15,9 @@ async fn an_unroutable_postback_is_a_503_not_a_200() {
     app.observer
         .channel
         .queue_bind(
-            &app.observer.queue,
-            &app.topology.exchange,
-            "not.postbacks",
+            app.observer.queue.as_str().into(),
+            app.topology.exchange.as_str().into(),
+            "not.postbacks".into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
@@ -52,7 +52,7 @@ async fn a_postback_the_broker_refuses_is_a_503() {
     let channel = &app.observer.channel;
     channel
         .queue_declare(
-            &full,
+            full.as_str().into(),
             QueueDeclareOptions {
                 exclusive: true,
                 auto_delete: true,
@@ -64,9 +64,9 @@ async fn a_postback_the_broker_refuses_is_a_503() {
         .unwrap();
     channel
         .queue_bind(
-            &full,
-            &app.topology.exchange,
-            events::ROUTING_KEY_POSTBACK,
+            full.as_str().into(),
+            app.topology.exchange.as_str().into(),
+            events::ROUTING_KEY_POSTBACK.into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
@@ -78,7 +78,7 @@ async fn a_postback_the_broker_refuses_is_a_503() {
     assert_eq!(response.status(), 503);
     assert_eq!(error_code(response).await.0, "publish_nacked");
     channel
-        .queue_delete(&full, Default::default())
+        .queue_delete(full.as_str().into(), Default::default())
         .await
         .unwrap();
     app.cleanup().await;
