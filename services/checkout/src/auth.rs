@@ -13,7 +13,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::UserId;
-use crate::state::AppState;
 
 /// Name of the cookie that may carry the user token.
 pub const SESSION_COOKIE: &str = "session";
@@ -185,8 +184,8 @@ impl FromRequest for User {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let result = match req.app_data::<web::Data<AppState>>() {
-            Some(state) => Self::authenticate(req, &state.token_keys),
+        let result = match req.app_data::<web::Data<TokenKeys>>() {
+            Some(keys) => Self::authenticate(req, keys),
             None => Err(AuthError::Invalid),
         };
         ready(result)

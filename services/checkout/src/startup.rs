@@ -61,10 +61,6 @@ impl Application {
             shop_id: settings.cryptocloud_shop_id.clone(),
             plans,
             base_url: settings.base_url.clone(),
-            token_keys: TokenKeys::new(
-                &settings.auth_jwt_secret,
-                settings.auth_jwt_secret_previous.as_ref(),
-            ),
             admin_token: AdminToken::new(&settings.admin_token),
             dev_login_enabled: settings.dev_login_enabled,
             // The holder of a key needs at most one CryptoCloud call plus a few queries.
@@ -78,6 +74,11 @@ impl Application {
             format!("CHECKOUT_LISTEN: cannot bind {}", settings.checkout_listen)
         })?;
         let port = listener.local_addr()?.port();
+        // The user extractor reads the keys on its own, so they are app data of their own.
+        let token_keys = web::Data::new(TokenKeys::new(
+            &settings.auth_jwt_secret,
+            settings.auth_jwt_secret_previous.as_ref(),
+        ));
         let metrics = web::Data::new(platform::metrics::handle());
         let body_limit = settings.checkout_max_body_bytes;
         let mut server = HttpServer::new(move || {
@@ -85,6 +86,7 @@ impl Application {
                 .wrap(from_fn(platform::http::record_request))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(state.clone())
+                .app_data(token_keys.clone())
                 .app_data(metrics.clone())
                 .app_data(platform::http::json_config(body_limit))
                 .app_data(platform::http::form_config(body_limit))

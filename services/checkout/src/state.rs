@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::auth::{AdminToken, TokenKeys};
+use crate::auth::AdminToken;
 use crate::configuration::BaseUrl;
 use crate::plans::PlanCatalogue;
 
@@ -14,7 +14,6 @@ pub struct AppState {
     pub shop_id: String,
     pub plans: PlanCatalogue,
     pub base_url: BaseUrl,
-    pub token_keys: TokenKeys,
     pub admin_token: AdminToken,
     pub dev_login_enabled: bool,
     /// How long a request waits for another one holding the same idempotency key.

@@ -20,6 +20,7 @@
 mod api;
 mod control;
 mod currencies;
+mod delivery;
 mod faults;
 mod invoice;
 mod page;
@@ -30,8 +31,9 @@ mod store;
 
 pub use control::PayRequest;
 pub use cryptocloud::PostbackFormat;
+pub use delivery::{DeliveryAttempt, Outcome, TokenMode};
 pub use faults::{ApiFaults, HEADER_DROP, HEADER_FAIL, HEADER_LATENCY};
-pub use postback::{DeliveryAttempt, FormatChoice, Outcome, PostbackOptions, TokenMode};
+pub use postback::{FormatChoice, PostbackOptions};
 pub use settings::{IdClaimMode, Settings, DEV_API_KEY, DEV_SECRET_KEY, DEV_SHOP_ID};
 pub use startup::Application;
 pub use store::ApiRequest;

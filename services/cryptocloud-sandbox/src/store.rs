@@ -12,9 +12,9 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::currencies::Coin;
+use crate::delivery::DeliveryAttempt;
 use crate::faults::{ApiFaults, Decision, FaultState, Overrides};
 use crate::invoice::{InvoiceRecord, NewInvoice};
-use crate::postback::DeliveryAttempt;
 
 /// Most API requests kept in the request log.
 const KEPT_REQUESTS: usize = 1_000;

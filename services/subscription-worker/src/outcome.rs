@@ -4,7 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-/// What [`crate::pipeline::process`] came to for one delivery. The consumer maps it to
+/// What processing one delivery came to (the pipeline's answer). The consumer maps it to
 /// ack, retry or dead-letter; tests call `process` and look at it directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

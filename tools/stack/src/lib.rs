@@ -9,7 +9,8 @@ pub mod process;
 mod stack;
 pub mod webdriver;
 
-pub use stack::{LogMode, Ports, Stack, StackConfig};
+pub use process::LogMode;
+pub use stack::{Ports, Stack, StackConfig};
 
 /// Development credentials shared by the sandbox and the services that talk to it.
 pub mod dev_credentials {

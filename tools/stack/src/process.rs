@@ -12,7 +12,15 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::stack::LogMode;
+/// Where service output goes.
+#[derive(Debug, Clone)]
+pub enum LogMode {
+    /// Streamed to stdout, each line prefixed with the service name.
+    Prefixed,
+    /// One file per service in this directory (tests keep them as artifacts).
+    Dir(PathBuf),
+    Quiet,
+}
 
 pub struct ServiceProcess {
     pub name: String,

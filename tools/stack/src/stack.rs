@@ -7,17 +7,7 @@ use anyhow::Context;
 
 use crate::dev_credentials as dev;
 use crate::infra;
-use crate::process::ServiceProcess;
-
-/// Where service output goes.
-#[derive(Debug, Clone)]
-pub enum LogMode {
-    /// Streamed to stdout, each line prefixed with the service name.
-    Prefixed,
-    /// One file per service in this directory (tests keep them as artifacts).
-    Dir(PathBuf),
-    Quiet,
-}
+use crate::process::{LogMode, ServiceProcess};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {

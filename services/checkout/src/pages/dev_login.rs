@@ -6,7 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::auth::SESSION_COOKIE;
+use crate::auth::{TokenKeys, SESSION_COOKIE};
 use crate::domain::UserId;
 use crate::state::AppState;
 
@@ -17,7 +17,11 @@ struct Params {
     user_id: Option<String>,
 }
 
-pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn login(
+    state: web::Data<AppState>,
+    keys: web::Data<TokenKeys>,
+    req: HttpRequest,
+) -> HttpResponse {
     if !state.dev_login_enabled {
         // Indistinguishable from a route that does not exist.
         return crate::ops::not_found().await;
@@ -34,9 +38,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         );
     };
     tracing::warn!(%user, "development login used");
-    let token = state
-        .token_keys
-        .issue(user, chrono::Duration::hours(SESSION_HOURS));
+    let token = keys.issue(user, chrono::Duration::hours(SESSION_HOURS));
     let cookie = Cookie::build(SESSION_COOKIE, token)
         .path("/")
         .http_only(true)
