@@ -49,47 +49,35 @@ pub async fn lock_for_apply(
     .await
 }
 
-/// → `completed` with CryptoCloud's invoice as `payment_data`; false when the state
-/// machine does not allow it (already completed, or still `creating`).
+/// → `completed` or `partial` (`to`) with CryptoCloud's invoice as `payment_data`; false
+/// when the state machine does not allow it (already completed, or still `creating`).
+/// Completing also stamps `paid_at` and clears a failure reason.
 #[tracing::instrument(skip(conn, payment_data))]
-pub async fn mark_completed(
+pub async fn record_paid(
     conn: &mut PgConnection,
     payment_id: i64,
     invoice_id: &InvoiceId,
     payment_data: &serde_json::Value,
+    to: PaymentStatus,
 ) -> sqlx::Result<bool> {
+    debug_assert!(matches!(
+        to,
+        PaymentStatus::Completed | PaymentStatus::Partial
+    ));
+    let completed = to == PaymentStatus::Completed;
     let done = sqlx::query!(
         r#"UPDATE payments
-           SET status = 'completed', invoice_id = COALESCE(invoice_id, $2), paid_at = now(),
-               payment_data = $3, failure_reason = NULL, updated_at = now()
-           WHERE id = $1 AND status = ANY($4::text[])"#,
+           SET status = $4, invoice_id = COALESCE(invoice_id, $2), payment_data = $3,
+               paid_at = CASE WHEN $5 THEN now() ELSE paid_at END,
+               failure_reason = CASE WHEN $5 THEN NULL ELSE failure_reason END,
+               updated_at = now()
+           WHERE id = $1 AND status = ANY($6::text[])"#,
         payment_id,
         invoice_id.prefixed(),
         payment_data,
-        &PaymentStatus::sources_of(PaymentStatus::Completed),
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// → `partial` with CryptoCloud's invoice as `payment_data`; false when not allowed.
-#[tracing::instrument(skip(conn, payment_data))]
-pub async fn mark_partial(
-    conn: &mut PgConnection,
-    payment_id: i64,
-    invoice_id: &InvoiceId,
-    payment_data: &serde_json::Value,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
-        r#"UPDATE payments
-           SET status = 'partial', invoice_id = COALESCE(invoice_id, $2),
-               payment_data = $3, updated_at = now()
-           WHERE id = $1 AND status = ANY($4::text[])"#,
-        payment_id,
-        invoice_id.prefixed(),
-        payment_data,
-        &PaymentStatus::sources_of(PaymentStatus::Partial),
+        to.as_str(),
+        completed,
+        &PaymentStatus::sources_of(to),
     )
     .execute(&mut *conn)
     .await?;

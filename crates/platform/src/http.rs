@@ -95,16 +95,8 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         .error_handler(|err, _req| {
             use actix_web::error::JsonPayloadError as E;
             let response = match &err {
-                E::OverflowKnownLength { .. } | E::Overflow { .. } => error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is too large",
-                ),
-                E::ContentType => error_response(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "expected Content-Type: application/json",
-                ),
+                E::OverflowKnownLength { .. } | E::Overflow { .. } => too_large(),
+                E::ContentType => wrong_content_type("application/json"),
                 E::Deserialize(e) if e.is_data() => error_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_field",
@@ -119,6 +111,22 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         })
 }
 
+fn too_large() -> HttpResponse {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is too large",
+    )
+}
+
+fn wrong_content_type(expected: &str) -> HttpResponse {
+    error_response(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("expected Content-Type: {expected}"),
+    )
+}
+
 /// Form extractor config with the same error body.
 pub fn form_config(limit: usize) -> web::FormConfig {
     web::FormConfig::default()
@@ -126,16 +134,8 @@ pub fn form_config(limit: usize) -> web::FormConfig {
         .error_handler(|err, _req| {
             use actix_web::error::UrlencodedError as E;
             let response = match &err {
-                E::Overflow { .. } => error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is too large",
-                ),
-                E::ContentType => error_response(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "expected Content-Type: application/x-www-form-urlencoded",
-                ),
+                E::Overflow { .. } => too_large(),
+                E::ContentType => wrong_content_type("application/x-www-form-urlencoded"),
                 other => error_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_form",

@@ -93,15 +93,19 @@ pub async fn serve<A: Service>(settings: A::Settings) -> ExitCode {
     }
 }
 
-/// Stops an actix server gracefully when `token` is cancelled; the caller awaits the server.
-pub fn stop_server_on(
+/// Serves `server` until `token` is cancelled, then stops it gracefully (in-flight requests
+/// finish); returns when it has stopped, or at once if it failed.
+pub async fn serve_until(
     token: &CancellationToken,
-    server: &actix_web::dev::Server,
-) -> tokio::task::JoinHandle<()> {
-    let token = token.clone();
+    server: actix_web::dev::Server,
+) -> std::io::Result<()> {
     let handle = server.handle();
-    tokio::spawn(async move {
+    let token = token.clone();
+    let stopper = tokio::spawn(async move {
         token.cancelled().await;
         handle.stop(true).await;
-    })
+    });
+    let result = server.await;
+    stopper.abort();
+    result
 }

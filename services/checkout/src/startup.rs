@@ -137,10 +137,8 @@ impl platform::service::Service for Application {
     /// Serves until the token is cancelled; in-flight requests finish first.
     async fn run_until_stopped(self) -> anyhow::Result<()> {
         let sweeper = tokio::spawn(sweep_expired_keys(self.pool));
-        let stopper = platform::service::stop_server_on(&self.shutdown, &self.server);
-        let result = self.server.await;
+        let result = platform::service::serve_until(&self.shutdown, self.server).await;
         sweeper.abort();
-        stopper.abort();
         result.map_err(Into::into)
     }
 }

@@ -194,10 +194,7 @@ impl platform::service::Service for Application {
     }
 
     async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let stopper = platform::service::stop_server_on(&self.shutdown, &self.server);
-        let result = self.server.await;
-        stopper.abort();
-        result.map_err(Into::into)
+        Ok(platform::service::serve_until(&self.shutdown, self.server).await?)
     }
 
     fn announce(&self) {

@@ -180,7 +180,14 @@ async fn apply_in(
             invoice_status: invoice.status.to_string(),
         }),
         Verdict::Partial => {
-            apply::mark_partial(conn, payment.id, &invoice.uuid, &payment_data).await?;
+            apply::record_paid(
+                conn,
+                payment.id,
+                &invoice.uuid,
+                &payment_data,
+                PaymentStatus::Partial,
+            )
+            .await?;
             Ok(Outcome::Partial {
                 payment_id: payment.id,
             })
@@ -192,7 +199,14 @@ async fn apply_in(
                     payment.subscription_tier.to_string(),
                 )));
             };
-            apply::mark_completed(conn, payment.id, &invoice.uuid, &payment_data).await?;
+            apply::record_paid(
+                conn,
+                payment.id,
+                &invoice.uuid,
+                &payment_data,
+                PaymentStatus::Completed,
+            )
+            .await?;
             let new_expiry = plan::extend(
                 conn,
                 payment.user_id,

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::Context;
 use crate::outcome::{Outcome, Reason};
 use crate::pipeline::{process, Message};
-use crate::retry;
+use crate::retry::{self, Move};
 
 /// How one process consumes.
 #[derive(Debug, Clone)]
@@ -187,13 +187,7 @@ async fn handle_batch(
     let Ok(outcomes) = processed else {
         tracing::error!("processing panicked; requeueing the messages");
         for delivery in deliveries {
-            let _ = delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
+            requeue(&delivery).await;
         }
         return;
     };
@@ -219,8 +213,6 @@ async fn dispose(
     let attempt = events::messaging::attempt_of(&delivery.properties);
     let disposition = disposition(&outcome, attempt, config.max_attempts);
     let topology = broker.topology();
-    let routing_key = delivery.routing_key.as_str();
-
     let (moved, label) = match &disposition {
         Disposition::Ack => (Ok(()), outcome.label()),
         Disposition::Retry {
@@ -228,31 +220,27 @@ async fn dispose(
             reason,
         } => {
             tracing::info!(attempt, %reason, "retrying later");
-            let published = retry::publish_retry(
-                broker,
-                topology,
-                &delivery.properties,
-                routing_key,
-                &delivery.data,
-                *next_attempt,
-                &reason.to_string(),
+            let reason = reason.to_string();
+            let to = Move::Retry {
+                next_attempt: *next_attempt,
+                reason: &reason,
+            };
+            (
+                retry::forward(broker, topology, &delivery, to).await,
+                "retried",
             )
-            .await;
-            (published, "retried")
         }
         Disposition::DeadLetter(reason) => {
             tracing::error!(attempt, %reason, "dead-lettering the message");
-            let published = retry::publish_dead_letter(
-                broker,
-                topology,
-                &delivery.properties,
-                routing_key,
-                &delivery.data,
-                &reason.to_string(),
-                reason.label(),
+            let text = reason.to_string();
+            let to = Move::DeadLetter {
+                reason: &text,
+                code: reason.label(),
+            };
+            (
+                retry::forward(broker, topology, &delivery, to).await,
+                "dead_lettered",
             )
-            .await;
-            (published, "dead_lettered")
         }
     };
 
@@ -280,15 +268,20 @@ async fn dispose(
             // stops this from looping forever.
             tracing::warn!(error = %e, "could not move the message; requeueing it");
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let _ = delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
+            requeue(&delivery).await;
         }
     }
+}
+
+/// Hands a delivery back to the queue (a failed ack is the broker's redelivery anyway).
+async fn requeue(delivery: &Delivery) {
+    let _ = delivery
+        .acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await;
 }
 
 #[cfg(test)]

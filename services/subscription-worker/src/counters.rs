@@ -37,32 +37,30 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Counts one delivery under `outcome` here and in Prometheus.
-    pub fn record(&self, outcome: &'static str, elapsed: Duration) {
-        let counter = match outcome {
-            "completed" => &self.completed,
-            "partial" => &self.partial,
-            "duplicate" => &self.duplicate,
-            "ignored" => &self.ignored,
-            "retried" => &self.retried,
-            _ => &self.dead_lettered,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(MESSAGES, "outcome" => outcome).increment(1);
-        metrics::histogram!(PROCESSING_SECONDS, "outcome" => outcome).record(elapsed.as_secs_f64());
-    }
-
-    pub fn get(&self, outcome: &str) -> u64 {
-        let counter = match outcome {
+    fn counter(&self, outcome: &str) -> Option<&AtomicU64> {
+        Some(match outcome {
             "completed" => &self.completed,
             "partial" => &self.partial,
             "duplicate" => &self.duplicate,
             "ignored" => &self.ignored,
             "retried" => &self.retried,
             "dead_lettered" => &self.dead_lettered,
-            _ => return 0,
-        };
-        counter.load(Ordering::Relaxed)
+            _ => return None,
+        })
+    }
+
+    /// Counts one delivery under `outcome` here and in Prometheus.
+    pub fn record(&self, outcome: &'static str, elapsed: Duration) {
+        if let Some(counter) = self.counter(outcome) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        metrics::counter!(MESSAGES, "outcome" => outcome).increment(1);
+        metrics::histogram!(PROCESSING_SECONDS, "outcome" => outcome).record(elapsed.as_secs_f64());
+    }
+
+    pub fn get(&self, outcome: &str) -> u64 {
+        self.counter(outcome)
+            .map_or(0, |counter| counter.load(Ordering::Relaxed))
     }
 }
 

@@ -10,59 +10,55 @@ use events::messaging::headers::{
     ORIGINAL_ROUTING_KEY,
 };
 use events::messaging::{carried_headers, text, Carry};
+use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::BasicProperties;
 use platform::broker::{Broker, PublishError, Topology};
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Publishes the message to the delay queue of `next_attempt - 1`; it comes back to the
-/// work queue when its wait is over.
-pub async fn publish_retry(
-    broker: &Broker,
-    topology: &Topology,
-    properties: &BasicProperties,
-    routing_key: &str,
-    payload: &[u8],
-    next_attempt: u32,
-    reason: &str,
-) -> Result<(), PublishError> {
-    let mut headers = headers_of(properties, routing_key);
-    headers.insert(ATTEMPT.into(), text(&next_attempt.to_string()));
-    headers.insert(LAST_ERROR.into(), text(reason));
-    let properties = properties.clone().with_headers(FieldTable::from(headers));
-    let queue = topology.delay_queue(next_attempt - 1);
-    broker
-        .publish("", &queue, payload, properties, PUBLISH_TIMEOUT)
-        .await
+/// Where a delivery goes instead of being simply acked.
+#[derive(Debug, Clone, Copy)]
+pub enum Move<'a> {
+    /// To the delay queue of `next_attempt - 1`; it comes back to the work queue after.
+    Retry { next_attempt: u32, reason: &'a str },
+    /// To the dead-letter queue, with the reason for people and as a metric label.
+    DeadLetter { reason: &'a str, code: &'a str },
 }
 
-/// Publishes the message to the dead-letter queue with the reason.
-pub async fn publish_dead_letter(
+/// Publishes a copy of the delivery where `to` says, confirmed by the broker.
+pub async fn forward(
     broker: &Broker,
     topology: &Topology,
-    properties: &BasicProperties,
-    routing_key: &str,
-    payload: &[u8],
-    reason: &str,
-    reason_code: &str,
+    delivery: &Delivery,
+    to: Move<'_>,
 ) -> Result<(), PublishError> {
-    let mut headers = headers_of(properties, routing_key);
-    headers.insert(DEAD_LETTER_REASON.into(), text(reason));
-    headers.insert(DEAD_LETTER_REASON_CODE.into(), text(reason_code));
-    headers.insert(
-        DEAD_LETTERED_AT.into(),
-        text(&chrono::Utc::now().to_rfc3339()),
-    );
-    let properties = properties.clone().with_headers(FieldTable::from(headers));
+    let mut headers = headers_of(&delivery.properties, delivery.routing_key.as_str());
+    let queue = match to {
+        Move::Retry {
+            next_attempt,
+            reason,
+        } => {
+            headers.insert(ATTEMPT.into(), text(&next_attempt.to_string()));
+            headers.insert(LAST_ERROR.into(), text(reason));
+            topology.delay_queue(next_attempt - 1)
+        }
+        Move::DeadLetter { reason, code } => {
+            headers.insert(DEAD_LETTER_REASON.into(), text(reason));
+            headers.insert(DEAD_LETTER_REASON_CODE.into(), text(code));
+            headers.insert(
+                DEAD_LETTERED_AT.into(),
+                text(&chrono::Utc::now().to_rfc3339()),
+            );
+            topology.dead_letter_queue.clone()
+        }
+    };
+    let properties = delivery
+        .properties
+        .clone()
+        .with_headers(FieldTable::from(headers));
     broker
-        .publish(
-            "",
-            &topology.dead_letter_queue,
-            payload,
-            properties,
-            PUBLISH_TIMEOUT,
-        )
+        .publish("", &queue, &delivery.data, properties, PUBLISH_TIMEOUT)
         .await
 }
 

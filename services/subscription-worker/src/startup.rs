@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use platform::broker::{Broker, Topology};
@@ -26,7 +26,6 @@ const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
 pub struct Application {
     port: u16,
     server: Server,
-    handle: ServerHandle,
     context: Context,
     broker: Broker,
     shutdown: CancellationToken,
@@ -88,7 +87,6 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        let handle = server.handle();
 
         let consumer_config = ConsumerConfig {
             prefetch: settings.worker_prefetch,
@@ -123,7 +121,6 @@ impl Application {
         Ok(Self {
             port,
             server,
-            handle,
             context,
             broker,
             shutdown,
@@ -161,25 +158,16 @@ impl platform::service::Service for Application {
     async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
             server,
-            handle,
             shutdown,
             tasks,
             ..
         } = self;
-        let stopper = {
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                shutdown.cancelled().await;
-                handle.stop(true).await;
-            })
-        };
-        let served = server.await;
+        let served = platform::service::serve_until(&shutdown, server).await;
         // The server also ends on its own only if it failed: stop the rest then too.
         shutdown.cancel();
         for task in tasks {
             let _ = task.await;
         }
-        let _ = stopper.await;
         served.map_err(Into::into)
     }
 }

@@ -111,10 +111,8 @@ impl platform::service::Service for Application {
     }
 
     async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let stopper = platform::service::stop_server_on(&self.shutdown, &self.server);
-        let result = self.server.await;
+        let result = platform::service::serve_until(&self.shutdown, self.server).await;
         // However the server ended, the broker connection goes with it.
-        stopper.abort();
         self.broker_shutdown.cancel();
         result.map_err(Into::into)
     }
