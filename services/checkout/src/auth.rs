@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::configuration::BaseUrl;
 use crate::domain::UserId;
 
 /// Name of the cookie that may carry the user token.
@@ -28,10 +29,25 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    pub fn new(current: &SecretString, previous: Option<&SecretString>) -> Self {
+    /// With `audience`, a token must name it in `aud`; without, `aud` is not looked at
+    /// (the main application's tokens may carry one of their own).
+    pub fn new(
+        current: &SecretString,
+        previous: Option<&SecretString>,
+        audience: Option<&str>,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         // `sub` is required by `Claims` itself: listing it here would refuse numeric subjects.
-        validation.set_required_spec_claims(&["exp"]);
+        match audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp"]);
+            }
+        }
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
         // Configuration refuses empty secrets, the one kind of key jsonwebtoken rejects.
@@ -192,6 +208,38 @@ impl FromRequest for User {
     }
 }
 
+impl User {
+    /// Whether this caller may change state with this request: always with a bearer
+    /// header (a page on another site cannot set one), and with the session cookie only
+    /// when the request comes from our own site (the cookie rides along on cross-site posts).
+    pub fn may_change_state(&self, req: &HttpRequest, base_url: &BaseUrl) -> bool {
+        self.source == TokenSource::Header || same_origin(req, base_url)
+    }
+}
+
+/// True unless the browser says the form came from another site: `Origin` (or, failing
+/// that, `Referer`) must be our `BASE_URL` or the host the request was sent to.
+fn same_origin(req: &HttpRequest, base_url: &BaseUrl) -> bool {
+    let source = req
+        .headers()
+        .get(header::ORIGIN)
+        .or_else(|| req.headers().get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    let Some(source) = source else {
+        // Old browsers and non-browser clients send neither; SameSite=Lax still applies.
+        return true;
+    };
+    let Ok(url) = url::Url::parse(source) else {
+        return false;
+    };
+    let origin = url.origin().ascii_serialization();
+    if origin == base_url.origin() {
+        return true;
+    }
+    let info = req.connection_info();
+    origin == format!("{}://{}", info.scheme(), info.host())
+}
+
 /// The token of `Bearer <token>` (scheme case-insensitive).
 fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
@@ -232,6 +280,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn an_aud_claim_is_ignored_unless_an_audience_is_configured() {
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"current").unwrap(),
+            )
+            .unwrap()
+        };
+        let with_aud = sign(json!({"sub": "7", "exp": exp, "aud": "main-app"}));
+        let without = sign(json!({"sub": "7", "exp": exp}));
+        let secret = SecretString::from("current".to_string());
+        let open = TokenKeys::new(&secret, None, None);
+        assert_eq!(open.verify(&with_aud).map(UserId::get), Ok(7));
+        assert_eq!(open.verify(&without).map(UserId::get), Ok(7));
+        let strict = TokenKeys::new(&secret, None, Some("payments"));
+        assert_eq!(strict.verify(&with_aud), Err(AuthError::Invalid));
+        assert_eq!(strict.verify(&without), Err(AuthError::Invalid));
+        let ours = sign(json!({"sub": "7", "exp": exp, "aud": "payments"}));
+        assert_eq!(strict.verify(&ours).map(UserId::get), Ok(7));
+    }
+
     fn sign(secret: &str, claims: serde_json::Value) -> String {
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -247,7 +319,7 @@ mod tests {
 
     fn keys(previous: Option<&str>) -> TokenKeys {
         let prev = previous.map(|p| SecretString::from(p.to_string()));
-        TokenKeys::new(&SecretString::from("current".to_string()), prev.as_ref())
+        TokenKeys::new(&SecretString::from("current".to_string()), prev.as_ref(), None)
     }
 
     #[test]

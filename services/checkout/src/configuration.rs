@@ -4,7 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use platform::config::{non_empty_secret, non_empty_string, optional_secret, DatabaseUrl};
+use platform::config::{
+    empty_as_none, non_empty_secret, non_empty_string, optional_secret, DatabaseUrl,
+};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
@@ -29,6 +31,9 @@ pub struct Settings {
     /// The previous key during a rotation: tokens verifying with it are accepted too.
     #[serde(default, deserialize_with = "optional_secret")]
     pub auth_jwt_secret_previous: Option<SecretString>,
+    /// When set, user tokens must carry this `aud`; when not, `aud` is ignored.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub auth_jwt_audience: Option<String>,
     #[serde(deserialize_with = "non_empty_secret")]
     pub admin_token: SecretString,
     #[serde(default = "default_listen")]
@@ -70,6 +75,7 @@ impl Settings {
             base_url: default_base_url(),
             auth_jwt_secret: SecretString::from(auth_jwt_secret.into()),
             auth_jwt_secret_previous: None,
+            auth_jwt_audience: None,
             admin_token: SecretString::from(admin_token.into()),
             checkout_listen: default_listen(),
             cryptocloud_timeout_ms: default_timeout_ms(),

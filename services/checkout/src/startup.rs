@@ -78,6 +78,7 @@ impl Application {
         let token_keys = web::Data::new(TokenKeys::new(
             &settings.auth_jwt_secret,
             settings.auth_jwt_secret_previous.as_ref(),
+            settings.auth_jwt_audience.as_deref(),
         ));
         let metrics = web::Data::new(platform::metrics::handle());
         let body_limit = settings.checkout_max_body_bytes;

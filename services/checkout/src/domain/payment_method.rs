@@ -59,12 +59,13 @@ pub struct PaymentMethod(&'static str);
 pub struct InvalidPaymentMethod(pub String);
 
 impl PaymentMethod {
-    /// `None` for an empty value or `any` (the payer chooses on CryptoCloud's page).
+    /// `None` (the payer picks the coin on CryptoCloud's page) for no value, an empty one,
+    /// `crypto` (what the original guide's own upgrade example sends) or `any`.
     pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, InvalidPaymentMethod> {
         let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
-        if raw.eq_ignore_ascii_case("any") {
+        if ["crypto", "any"].iter().any(|w| raw.eq_ignore_ascii_case(w)) {
             return Ok(None);
         }
         KNOWN
@@ -98,6 +99,8 @@ mod tests {
         assert_eq!(PaymentMethod::parse_optional(None).unwrap(), None);
         assert_eq!(PaymentMethod::parse_optional(Some(" ")).unwrap(), None);
         assert_eq!(PaymentMethod::parse_optional(Some("any")).unwrap(), None);
+        assert_eq!(PaymentMethod::parse_optional(Some("crypto")).unwrap(), None);
+        assert_eq!(PaymentMethod::parse_optional(Some(" Crypto ")).unwrap(), None);
         assert!(PaymentMethod::parse_optional(Some("DOGE")).is_err());
         assert!(PaymentMethod::parse_optional(Some("<script>")).is_err());
         for code in OFFERED {

@@ -4,7 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::auth::{AuthError, TokenSource, User};
+use crate::auth::{AuthError, User};
 use crate::checkout::{self, Order};
 use crate::pages;
 use crate::payments::{self as history, ListQuery};
@@ -99,7 +99,7 @@ pub async fn upgrade(
         return to_error_page(&state, "sign_in_required");
     };
     // A cookie rides along on cross-site form posts; a bearer header cannot.
-    if user.source == TokenSource::Cookie && !same_origin(&req, &state) {
+    if !user.may_change_state(&req, &state.base_url) {
         tracing::warn!(user = %user.id, "cross-site upgrade request refused");
         return to_error_page(&state, "forbidden_origin");
     }
@@ -143,29 +143,6 @@ fn to_error_page(state: &AppState, reason: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
-}
-
-/// True unless the browser says the form came from another site: `Origin` (or, failing
-/// that, `Referer`) must be our `BASE_URL` or the host the request was sent to.
-fn same_origin(req: &HttpRequest, state: &AppState) -> bool {
-    let source = req
-        .headers()
-        .get(header::ORIGIN)
-        .or_else(|| req.headers().get(header::REFERER))
-        .and_then(|v| v.to_str().ok());
-    let Some(source) = source else {
-        // Old browsers and non-browser clients send neither; SameSite=Lax still applies.
-        return true;
-    };
-    let Ok(url) = url::Url::parse(source) else {
-        return false;
-    };
-    let origin = url.origin().ascii_serialization();
-    if origin == state.base_url.origin() {
-        return true;
-    }
-    let info = req.connection_info();
-    origin == format!("{}://{}", info.scheme(), info.host())
 }
 
 fn internal_error_page(error: &dyn std::fmt::Debug) -> HttpResponse {

@@ -12,6 +12,8 @@ use crate::provider::ProviderFailure;
 pub enum PaymentsError {
     #[error("no such payment")]
     NotFound,
+    #[error("this request came from another site; send it from our own pages or with a bearer token")]
+    ForeignOrigin,
     #[error("{0}")]
     InvalidQuery(&'static str),
     #[error("{0}")]
@@ -32,6 +34,7 @@ impl ResponseError for PaymentsError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::ForeignOrigin => StatusCode::FORBIDDEN,
             Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Self::NotCancelable(_) => StatusCode::CONFLICT,
             Self::Provider(failure, _) => failure.status(),
@@ -42,6 +45,7 @@ impl ResponseError for PaymentsError {
     fn error_response(&self) -> HttpResponse {
         let code = match self {
             Self::NotFound => "not_found",
+            Self::ForeignOrigin => "forbidden_origin",
             Self::InvalidQuery(_) => "invalid_query",
             Self::NotCancelable(_) => "not_cancelable",
             Self::Provider(failure, _) => failure.code(),

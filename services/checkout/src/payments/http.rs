@@ -2,7 +2,7 @@
 //! Another user's payment does not exist as far as the caller can tell (404, never 403).
 
 use ::payments::history;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{cancel, ListQuery, PaymentList, PaymentView, PaymentsError};
 use crate::auth::User;
@@ -66,6 +66,7 @@ pub async fn get_payment(
     responses(
         (status = 200, description = "Canceled", body = PaymentView),
         (status = 401, description = "No, bad or expired user token", body = ErrorResponse),
+        (status = 403, description = "Sent with the session cookie from another site (`forbidden_origin`)", body = ErrorResponse),
         (status = 404, description = "No such payment, or not the caller's", body = ErrorResponse),
         (status = 409, description = "Not pending (or already paid at CryptoCloud)", body = ErrorResponse),
         (status = 502, description = "CryptoCloud answered with an error; nothing changed", body = ErrorResponse),
@@ -77,8 +78,13 @@ pub async fn get_payment(
 pub async fn cancel_payment(
     user: User,
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, PaymentsError> {
+    if !user.may_change_state(&req, &state.base_url) {
+        tracing::warn!(user = %user.id, "cross-site cancel refused");
+        return Err(PaymentsError::ForeignOrigin);
+    }
     let id = id.into_inner();
     // Spawned: once CryptoCloud canceled the invoice, our row follows even if the caller left.
     let record = tokio::spawn(async move { cancel::cancel_pending(&state, user.id, id).await })

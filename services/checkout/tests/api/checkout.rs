@@ -108,6 +108,28 @@ async fn a_payment_method_is_stored_and_offered_alone_at_cryptocloud(pool: PgPoo
     assert_eq!(method.as_deref(), Some("BTC"));
 }
 
+/// The original guide sends `payment_method=crypto`: like no value, the payer picks the coin.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn crypto_empty_or_absent_payment_method_leaves_the_coin_to_the_payer(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for (user, method) in [(31, json!("crypto")), (32, json!("")), (33, Value::Null)] {
+        let mut body = json!({"tier": "pro", "months": 1});
+        if !method.is_null() {
+            body["payment_method"] = method.clone();
+        }
+        let response = app.checkout(user, body).await;
+        assert_eq!(response.status(), 201, "payment_method {method}");
+        let created = response.json::<Value>().await.unwrap();
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT payment_method FROM payments WHERE id = $1")
+                .bind(created["payment_id"].as_i64().unwrap())
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(stored, None, "no coin restriction for {method}");
+    }
+}
+
 /// Every kind of bad input: a clear 4xx in the contract's body, and nothing written.
 #[sqlx::test(migrator = "platform::database::MIGRATOR")]
 async fn bad_input_is_refused_with_a_clear_error_and_writes_nothing(pool: PgPool) {

@@ -15,6 +15,24 @@ fn error_page(reason: &str) -> String {
     format!("{BASE_URL}/dashboard/payment/error?reason={reason}")
 }
 
+/// The original guide's example form sends `payment_method=crypto`.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn the_guides_payment_method_crypto_goes_to_the_payment_page(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let response = app
+        .upgrade(
+            session_cookie(&token(9)),
+            &[("tier", "pro"), ("months", "1"), ("payment_method", "crypto")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert!(
+        location(&response).starts_with(&app.sandbox),
+        "to the payment page, not {}",
+        location(&response)
+    );
+}
+
 #[sqlx::test(migrator = "platform::database::MIGRATOR")]
 async fn the_form_redirects_to_the_payment_url(pool: PgPool) {
     let app = spawn_app(pool).await;

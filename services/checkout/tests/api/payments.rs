@@ -1,7 +1,10 @@
+use reqwest::header::{HeaderValue, ORIGIN, REFERER};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{bearer, closed_port, spawn_app, spawn_app_with, token, TestApp};
+use crate::helpers::{
+    bearer, closed_port, session_cookie, spawn_app, spawn_app_with, token, TestApp,
+};
 
 #[sqlx::test(migrator = "platform::database::MIGRATOR")]
 async fn a_user_reads_their_payment_and_another_user_gets_404(pool: PgPool) {
@@ -74,6 +77,48 @@ async fn cancel_cancels_at_cryptocloud_then_here_and_only_while_pending(pool: Pg
     let again = app.post_json(&path, bearer(&token(1)), &json!({})).await;
     assert_eq!(again.status(), 409);
     assert_eq!(TestApp::error_code(again).await, "not_cancelable");
+}
+
+/// The session cookie rides along on a post from another site: such a cancel is refused
+/// and changes nothing; from our own site, or with a bearer token, it goes through.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn a_cookie_authenticated_cancel_from_another_site_is_refused(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let created = app.checkout_ok(4, "pro", 1).await;
+    let id = created["payment_id"].as_i64().unwrap();
+    let path = format!("/api/v1/payments/{id}/cancel");
+
+    for (header, value) in [
+        (ORIGIN, "https://evil.example"),
+        (REFERER, "https://evil.example/page"),
+    ] {
+        let mut headers = session_cookie(&token(4));
+        headers.insert(header.clone(), HeaderValue::from_static(value));
+        let response = app.post_json(&path, headers, &json!({})).await;
+        assert_eq!(response.status(), 403, "{header}: {value}");
+        assert_eq!(TestApp::error_code(response).await, "forbidden_origin");
+        assert_eq!(app.payment_row(id).await.0, "pending");
+    }
+    let invoice = app
+        .sandbox_invoice(created["invoice_id"].as_str().unwrap())
+        .await;
+    assert_eq!(invoice["status"], "created", "nothing was canceled at CryptoCloud");
+
+    // A bearer token cannot be sent by another site's page: its Origin does not matter.
+    let mut headers = bearer(&token(4));
+    headers.insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
+    let response = app.post_json(&path, headers, &json!({})).await;
+    assert_eq!(response.status(), 200);
+
+    // From our own pages with the cookie.
+    let second = app.checkout_ok(4, "pro", 1).await;
+    let second_id = second["payment_id"].as_i64().unwrap();
+    let mut headers = session_cookie(&token(4));
+    headers.insert(ORIGIN, HeaderValue::from_str(&app.url("")).unwrap());
+    let response = app
+        .post_json(&format!("/api/v1/payments/{second_id}/cancel"), headers, &json!({}))
+        .await;
+    assert_eq!(response.status(), 200);
 }
 
 #[sqlx::test(migrator = "platform::database::MIGRATOR")]
