@@ -41,7 +41,30 @@ pub fn load<S: DeserializeOwned>() -> Result<S, ConfigError> {
             builder.add_source(config::File::from(dir.join(format!("{env}.toml"))).required(false));
     }
     let config = builder
-        .add_source(config::Environment::default().try_parsing(true))
+        .add_source(environment())
+        .build()
+        .map_err(|e| ConfigError {
+            variable: "config".into(),
+            problem: e.to_string(),
+        })?;
+    from_config(config)
+}
+
+/// The environment as a configuration source. Values stay the strings they were written
+/// as (no `try_parsing`): a key `0012…` keeps its zeros, a 25-digit id is not rounded to a
+/// float, `TRUE` stays `TRUE` where a string is wanted; numbers and booleans are parsed
+/// only where a setting is a number or a boolean.
+fn environment() -> config::Environment {
+    config::Environment::default()
+}
+
+/// Settings from these variables as if they were the whole environment (upper-case names,
+/// as a shell would have them): the code `load` runs, for tests and tools.
+pub fn from_environment<S: DeserializeOwned>(
+    vars: std::collections::HashMap<String, String>,
+) -> Result<S, ConfigError> {
+    let config = config::Config::builder()
+        .add_source(environment().source(Some(vars)))
         .build()
         .map_err(|e| ConfigError {
             variable: "config".into(),
@@ -211,6 +234,36 @@ pub fn from_pairs<S: DeserializeOwned>(pairs: &[(&str, &str)]) -> Result<S, Conf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Typed {
+        shop_id: String,
+        api_key: SecretString,
+        flag_text: String,
+        port: u16,
+        enabled: bool,
+        ratio: u32,
+    }
+
+    #[test]
+    fn environment_strings_are_used_exactly_as_written() {
+        let vars = [
+            ("SHOP_ID", "0012345"),
+            ("API_KEY", "1234567890123456789012345"),
+            ("FLAG_TEXT", "TRUE"),
+            ("PORT", "8080"),
+            ("ENABLED", "true"),
+            ("RATIO", "007"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let typed: Typed = from_environment(vars).unwrap();
+        assert_eq!(typed.shop_id, "0012345");
+        assert_eq!(typed.api_key.expose_secret(), "1234567890123456789012345");
+        assert_eq!(typed.flag_text, "TRUE");
+        assert_eq!((typed.port, typed.enabled, typed.ratio), (8080, true, 7));
+    }
 
     #[derive(Debug, Deserialize)]
     struct Sample {

@@ -11,31 +11,44 @@ use crate::config::DatabaseUrl;
 /// The one source of the schema, embedded in every binary that uses the database.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
+/// The longest one statement of a service may run: a stuck statement fails instead of
+/// holding a connection (and, in checkout, an idempotency claim) for ever.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connects and applies pending migrations. sqlx takes an advisory lock while migrating, so
-/// several replicas starting at once are safe.
+/// several replicas starting at once are safe. Migrations run on a connection of their own
+/// without the statement timeout (converting a large existing table may take longer).
 #[tracing::instrument(name = "connect database", skip_all)]
 pub async fn connect_and_migrate(
     url: &DatabaseUrl,
     max_connections: u32,
 ) -> anyhow::Result<PgPool> {
-    let pool = connect(url, max_connections)?;
+    let migrations = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options(url)?);
     MIGRATOR
-        .run(&pool)
+        .run(&migrations)
         .await
         .map_err(|e| anyhow::anyhow!("applying migrations failed: {e}"))?;
-    Ok(pool)
+    migrations.close().await;
+    connect(url, max_connections)
 }
 
 /// A lazily connecting pool: the service starts even when PostgreSQL is briefly away.
 pub fn connect(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = url
-        .expose()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL"))?;
+    let timeout = format!("{}ms", STATEMENT_TIMEOUT.as_millis());
+    let options = options(url)?.options([("statement_timeout", timeout.as_str())]);
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options))
+}
+
+fn options(url: &DatabaseUrl) -> anyhow::Result<PgConnectOptions> {
+    url.expose()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL"))
 }
 
 /// True when a trivial query succeeds: used by readiness probes.
@@ -150,6 +163,28 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn service_pools_bound_every_statement(pool: PgPool) {
+        let db: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
+        let mut url: url::Url = base.parse().unwrap();
+        url.set_path(&db);
+        let url = DatabaseUrl::parse(url.as_str()).unwrap();
+        let service = connect_and_migrate(&url, 2).await.unwrap();
+        let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&service)
+            .await
+            .unwrap();
+        assert_eq!(timeout, "30s");
+        let stuck = sqlx::raw_sql("SET statement_timeout = '50ms'; SELECT pg_sleep(2)")
+            .execute(&service)
+            .await;
+        assert!(stuck.is_err(), "a statement past the timeout fails");
     }
 
     mod chrono_like {

@@ -319,7 +319,11 @@ mod tests {
 
     fn keys(previous: Option<&str>) -> TokenKeys {
         let prev = previous.map(|p| SecretString::from(p.to_string()));
-        TokenKeys::new(&SecretString::from("current".to_string()), prev.as_ref(), None)
+        TokenKeys::new(
+            &SecretString::from("current".to_string()),
+            prev.as_ref(),
+            None,
+        )
     }
 
     #[test]

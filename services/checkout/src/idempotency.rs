@@ -66,11 +66,16 @@ pub struct StoredResponse {
     pub body: serde_json::Value,
 }
 
+/// Proof of holding a key: [`complete`] and [`release`] act only while the row still
+/// carries it, so a holder whose lease lapsed cannot overwrite its successor's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim(uuid::Uuid);
+
 /// What a request holding a key does next.
 #[derive(Debug)]
 pub enum Begun {
     /// This request owns the key: do the work, then [`complete`] or [`release`].
-    Claimed,
+    Claimed(Claim),
     /// An earlier identical request already answered: send this.
     Replay(StoredResponse),
 }
@@ -98,8 +103,8 @@ pub async fn begin(
 ) -> Result<Begun, IdempotencyError> {
     let deadline = Instant::now() + wait;
     loop {
-        if try_claim(pool, user, key, hash, lease).await? {
-            return Ok(Begun::Claimed);
+        if let Some(claim) = try_claim(pool, user, key, hash, lease).await? {
+            return Ok(Begun::Claimed(claim));
         }
         if let Some(row) = load(pool, user, key).await? {
             if row.request_hash != hash {
@@ -125,7 +130,7 @@ async fn try_claim(
     key: &IdempotencyKey,
     hash: &str,
     lease: Duration,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Option<Claim>> {
     sqlx::query!(
         "DELETE FROM idempotency_keys \
          WHERE user_id = $1 AND idempotency_key = $2 \
@@ -137,16 +142,18 @@ async fn try_claim(
     )
     .execute(pool)
     .await?;
+    let claim = Claim(uuid::Uuid::new_v4());
     let inserted = sqlx::query!(
-        "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash) \
-         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO idempotency_keys (user_id, idempotency_key, request_hash, claim_token) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         user.get(),
         key.as_str(),
-        hash
+        hash,
+        claim.0
     )
     .execute(pool)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    Ok((inserted.rows_affected() == 1).then_some(claim))
 }
 
 struct KeyRow {
@@ -167,38 +174,50 @@ async fn load(pool: &PgPool, user: UserId, key: &IdempotencyKey) -> sqlx::Result
     .await
 }
 
-/// Stores the response of the claimed key.
+/// Stores the response of the claimed key; false when the claim was lost meanwhile (its
+/// lease lapsed and another request took the key over: that one's row is left alone).
 #[tracing::instrument(skip(pool, key, response), fields(key = key.as_str()))]
 pub async fn complete(
     pool: &PgPool,
     user: UserId,
     key: &IdempotencyKey,
+    claim: Claim,
     payment_id: i64,
     response: &StoredResponse,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let status = i16::try_from(response.status).unwrap_or(500);
-    sqlx::query!(
-        "UPDATE idempotency_keys SET payment_id = $3, response_status = $4, response_body = $5 \
-         WHERE user_id = $1 AND idempotency_key = $2",
+    let done = sqlx::query!(
+        "UPDATE idempotency_keys SET payment_id = $4, response_status = $5, response_body = $6 \
+         WHERE user_id = $1 AND idempotency_key = $2 AND claim_token = $3 \
+           AND response_status IS NULL",
         user.get(),
         key.as_str(),
+        claim.0,
         payment_id,
         status,
         response.body
     )
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Gives the key up without an answer, so the next request with it starts afresh.
+/// Gives the key up without an answer, so the next request with it starts afresh (only
+/// while this claim still holds it).
 #[tracing::instrument(skip(pool, key), fields(key = key.as_str()))]
-pub async fn release(pool: &PgPool, user: UserId, key: &IdempotencyKey) -> sqlx::Result<()> {
+pub async fn release(
+    pool: &PgPool,
+    user: UserId,
+    key: &IdempotencyKey,
+    claim: Claim,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "DELETE FROM idempotency_keys \
-         WHERE user_id = $1 AND idempotency_key = $2 AND response_status IS NULL",
+         WHERE user_id = $1 AND idempotency_key = $2 AND claim_token = $3 \
+           AND response_status IS NULL",
         user.get(),
-        key.as_str()
+        key.as_str(),
+        claim.0
     )
     .execute(pool)
     .await?;
@@ -235,6 +254,55 @@ mod tests {
         assert_ne!(fingerprint(&["pro", "1"]), fingerprint(&["pro", "2"]));
         assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
         assert_eq!(fingerprint(&["x"]).len(), 64);
+    }
+
+    /// A holder whose lease lapsed while it still worked: the request that took the key
+    /// over keeps its row, whatever the first holder does afterwards.
+    #[sqlx::test(migrator = "platform::database::MIGRATOR")]
+    async fn a_lapsed_holder_cannot_overwrite_the_request_that_took_over(pool: PgPool) {
+        let user = UserId::new(5).unwrap();
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "WITH u AS (INSERT INTO users (id) VALUES (5)) \
+             INSERT INTO payments (user_id, order_id, amount, currency, subscription_tier, subscription_months) \
+             VALUES (5, 'o1', 1, 'USD', 'pro', 1), (5, 'o2', 1, 'USD', 'pro', 1) RETURNING id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let key = IdempotencyKey::parse(b"key-1").unwrap();
+        let hash = fingerprint(&["pro", "1"]);
+        let wait = Duration::from_millis(100);
+        let Begun::Claimed(first) = begin(&pool, user, &key, &hash, wait, Duration::ZERO)
+            .await
+            .unwrap()
+        else {
+            panic!("the first request claims the key")
+        };
+        // The first holder is still running; its lease (zero here) has lapsed.
+        let Begun::Claimed(second) = begin(&pool, user, &key, &hash, wait, Duration::ZERO)
+            .await
+            .unwrap()
+        else {
+            panic!("the lapsed claim is taken over")
+        };
+        assert_ne!(first, second);
+        let answer = |id: i64| StoredResponse {
+            status: 201,
+            body: serde_json::json!({"payment_id": id}),
+        };
+        // The first holder finishes late: neither its answer nor its release lands.
+        assert!(!complete(&pool, user, &key, first, ids[0], &answer(ids[0]))
+            .await
+            .unwrap());
+        release(&pool, user, &key, first).await.unwrap();
+        assert!(complete(&pool, user, &key, second, ids[1], &answer(ids[1]))
+            .await
+            .unwrap());
+        let long = Duration::from_secs(3600);
+        match begin(&pool, user, &key, &hash, wait, long).await.unwrap() {
+            Begun::Replay(stored) => assert_eq!(stored, answer(ids[1])),
+            other => panic!("{other:?}"),
+        }
     }
 
     proptest! {

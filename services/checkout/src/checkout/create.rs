@@ -44,12 +44,14 @@ pub async fn create_payment_once(
     let lease = wait + Duration::from_secs(30);
     match idempotency::begin(&state.pool, user, &key, &hash, wait, lease).await? {
         Begun::Replay(stored) => Ok((stored, true)),
-        Begun::Claimed => {
+        Begun::Claimed(claim) => {
             let task = tokio::spawn(async move {
                 let response = match create_payment_inner(&state, user, &order).await {
                     Ok(response) => response,
                     Err(e) => {
-                        if let Err(release) = idempotency::release(&state.pool, user, &key).await {
+                        if let Err(release) =
+                            idempotency::release(&state.pool, user, &key, claim).await
+                        {
                             tracing::warn!(error = %release, "could not release an idempotency key; it lapses with its lease");
                         }
                         return Err(e);
@@ -59,8 +61,18 @@ pub async fn create_payment_once(
                     status: StatusCode::CREATED.as_u16(),
                     body: serde_json::to_value(&response).expect("a response serialises"),
                 };
-                idempotency::complete(&state.pool, user, &key, response.payment_id, &stored)
-                    .await?;
+                let kept = idempotency::complete(
+                    &state.pool,
+                    user,
+                    &key,
+                    claim,
+                    response.payment_id,
+                    &stored,
+                )
+                .await?;
+                if !kept {
+                    tracing::warn!(payment_id = response.payment_id, "idempotency claim lapsed while the checkout ran; another request holds the key now");
+                }
                 Ok::<_, CheckoutError>(stored)
             });
             let stored = task.await.map_err(|e| {

@@ -65,7 +65,10 @@ impl PaymentMethod {
         let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
-        if ["crypto", "any"].iter().any(|w| raw.eq_ignore_ascii_case(w)) {
+        if ["crypto", "any"]
+            .iter()
+            .any(|w| raw.eq_ignore_ascii_case(w))
+        {
             return Ok(None);
         }
         KNOWN
@@ -100,7 +103,10 @@ mod tests {
         assert_eq!(PaymentMethod::parse_optional(Some(" ")).unwrap(), None);
         assert_eq!(PaymentMethod::parse_optional(Some("any")).unwrap(), None);
         assert_eq!(PaymentMethod::parse_optional(Some("crypto")).unwrap(), None);
-        assert_eq!(PaymentMethod::parse_optional(Some(" Crypto ")).unwrap(), None);
+        assert_eq!(
+            PaymentMethod::parse_optional(Some(" Crypto ")).unwrap(),
+            None
+        );
         assert!(PaymentMethod::parse_optional(Some("DOGE")).is_err());
         assert!(PaymentMethod::parse_optional(Some("<script>")).is_err());
         for code in OFFERED {

@@ -12,7 +12,9 @@ use crate::provider::ProviderFailure;
 pub enum PaymentsError {
     #[error("no such payment")]
     NotFound,
-    #[error("this request came from another site; send it from our own pages or with a bearer token")]
+    #[error(
+        "this request came from another site; send it from our own pages or with a bearer token"
+    )]
     ForeignOrigin,
     #[error("{0}")]
     InvalidQuery(&'static str),

@@ -22,7 +22,11 @@ async fn the_guides_payment_method_crypto_goes_to_the_payment_page(pool: PgPool)
     let response = app
         .upgrade(
             session_cookie(&token(9)),
-            &[("tier", "pro"), ("months", "1"), ("payment_method", "crypto")],
+            &[
+                ("tier", "pro"),
+                ("months", "1"),
+                ("payment_method", "crypto"),
+            ],
         )
         .await;
     assert_eq!(response.status(), 303);

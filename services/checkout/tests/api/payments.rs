@@ -102,7 +102,10 @@ async fn a_cookie_authenticated_cancel_from_another_site_is_refused(pool: PgPool
     let invoice = app
         .sandbox_invoice(created["invoice_id"].as_str().unwrap())
         .await;
-    assert_eq!(invoice["status"], "created", "nothing was canceled at CryptoCloud");
+    assert_eq!(
+        invoice["status"], "created",
+        "nothing was canceled at CryptoCloud"
+    );
 
     // A bearer token cannot be sent by another site's page: its Origin does not matter.
     let mut headers = bearer(&token(4));
@@ -116,7 +119,11 @@ async fn a_cookie_authenticated_cancel_from_another_site_is_refused(pool: PgPool
     let mut headers = session_cookie(&token(4));
     headers.insert(ORIGIN, HeaderValue::from_str(&app.url("")).unwrap());
     let response = app
-        .post_json(&format!("/api/v1/payments/{second_id}/cancel"), headers, &json!({}))
+        .post_json(
+            &format!("/api/v1/payments/{second_id}/cancel"),
+            headers,
+            &json!({}),
+        )
         .await;
     assert_eq!(response.status(), 200);
 }
