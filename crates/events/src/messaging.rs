@@ -30,8 +30,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 
 /// Headers of the retry path.
 pub mod headers {
-    /// 1-based attempt number of a delivery.
+    /// 1-based attempt number of a delivery (picks the back-off step).
     pub const ATTEMPT: &str = "x-attempt";
+    /// Earlier attempts that spent the budget (payment not found yet); outages do not.
+    pub const ATTEMPTS_SPENT: &str = "x-attempts-spent";
     /// Why the last attempt failed (retries).
     pub const LAST_ERROR: &str = "x-last-error";
     /// Why the message was dead-lettered, for people.
@@ -63,19 +65,29 @@ pub fn worker_topology() -> Topology {
 
 /// The attempt a delivery is (the first delivery has no header: attempt 1).
 pub fn attempt_of(properties: &BasicProperties) -> u32 {
-    let Some(headers) = properties.headers() else {
-        return 1;
-    };
-    let attempt = match headers.inner().get(&ShortString::from(headers::ATTEMPT)) {
-        Some(AMQPValue::LongString(s)) => s.to_string().parse().ok(),
-        Some(AMQPValue::ShortString(s)) => s.as_str().parse().ok(),
-        Some(AMQPValue::LongUInt(n)) => Some(*n),
-        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).ok(),
-        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).ok(),
-        Some(AMQPValue::ShortUInt(n)) => Some(u32::from(*n)),
+    number_header(properties, headers::ATTEMPT)
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// How many earlier attempts spent the budget. A message retried before the header existed
+/// counted every attempt: take its attempt count then.
+pub fn attempts_spent(properties: &BasicProperties) -> u32 {
+    number_header(properties, headers::ATTEMPTS_SPENT).unwrap_or_else(|| attempt_of(properties) - 1)
+}
+
+/// A header holding a non-negative whole number, as text or as any integer type.
+fn number_header(properties: &BasicProperties, name: &str) -> Option<u32> {
+    let headers = properties.headers().as_ref()?;
+    match headers.inner().get(&ShortString::from(name))? {
+        AMQPValue::LongString(s) => s.to_string().parse().ok(),
+        AMQPValue::ShortString(s) => s.as_str().parse().ok(),
+        AMQPValue::LongUInt(n) => Some(*n),
+        AMQPValue::LongInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::LongLongInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::ShortUInt(n) => Some(u32::from(*n)),
         _ => None,
-    };
-    attempt.unwrap_or(1).max(1)
+    }
 }
 
 /// What [`carried_headers`] keeps of our own retry headers.
@@ -103,6 +115,7 @@ pub fn carried_headers(
         let broker = headers::BROKER_PREFIXES.iter().any(|p| k.starts_with(p));
         let ours = [
             headers::ATTEMPT,
+            headers::ATTEMPTS_SPENT,
             headers::LAST_ERROR,
             headers::DEAD_LETTER_REASON,
             headers::DEAD_LETTER_REASON_CODE,

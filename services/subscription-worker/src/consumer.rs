@@ -27,7 +27,8 @@ pub struct ConsumerConfig {
     /// Most deliveries in one group (one info call, one transaction). A group is whatever
     /// has arrived, up to this: nothing waits for a group to fill.
     pub batch_size: usize,
-    /// Attempts (the first included) before a retryable failure is dead-lettered.
+    /// Attempts (the first included) whose payment could not be found before the message
+    /// is dead-lettered; outages never count (see [`Reason::spends_attempts`]).
     pub max_attempts: u32,
 }
 
@@ -35,20 +36,28 @@ pub struct ConsumerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Disposition {
     Ack,
-    Retry { next_attempt: u32, reason: Reason },
+    /// Another pass: `next_attempt` picks the back-off step (the longest repeats), `spent`
+    /// is the budget used so far.
+    Retry {
+        next_attempt: u32,
+        spent: u32,
+        reason: Reason,
+    },
     DeadLetter(Reason),
 }
 
-fn disposition(outcome: &Outcome, attempt: u32, max_attempts: u32) -> Disposition {
+/// `attempt`: this delivery's number; `spent`: how many earlier attempts spent the budget.
+fn disposition(outcome: &Outcome, attempt: u32, spent: u32, max_attempts: u32) -> Disposition {
     match outcome {
-        Outcome::Retry(reason) if attempt >= max_attempts => {
+        Outcome::Retry(reason) if reason.spends_attempts() && spent + 1 >= max_attempts => {
             Disposition::DeadLetter(Reason::GaveUp {
-                attempts: attempt,
+                attempts: spent + 1,
                 last: Box::new(reason.clone()),
             })
         }
         Outcome::Retry(reason) => Disposition::Retry {
             next_attempt: attempt + 1,
+            spent: spent + u32::from(reason.spends_attempts()),
             reason: reason.clone(),
         },
         Outcome::DeadLetter(reason) => Disposition::DeadLetter(reason.clone()),
@@ -147,6 +156,11 @@ async fn consume_on(
                     Err(e) => tracing::warn!(error = %e, "consumer stream error"),
                 }
             }
+            // While a dependency is down, wait here: the stream is not pulled meanwhile,
+            // so nothing but the prefetched deliveries leaves the queue.
+            if !ctx.gate.pass(shutdown).await {
+                return; // unacked: the broker redelivers them
+            }
             handle_batch(ctx, broker, config, deliveries).await;
         })
         .await;
@@ -191,6 +205,13 @@ async fn handle_batch(
         }
         return;
     };
+    match outcomes.iter().find_map(|o| match o {
+        Outcome::Retry(reason) if reason.is_outage() => Some(reason.label()),
+        _ => None,
+    }) {
+        Some(reason) => ctx.gate.trip(reason),
+        None => ctx.gate.reset(),
+    }
     futures::future::join_all(
         deliveries
             .into_iter()
@@ -211,18 +232,21 @@ async fn dispose(
     started: Instant,
 ) {
     let attempt = events::messaging::attempt_of(&delivery.properties);
-    let disposition = disposition(&outcome, attempt, config.max_attempts);
+    let spent = events::messaging::attempts_spent(&delivery.properties);
+    let disposition = disposition(&outcome, attempt, spent, config.max_attempts);
     let topology = broker.topology();
     let (moved, label) = match &disposition {
         Disposition::Ack => (Ok(()), outcome.label()),
         Disposition::Retry {
             next_attempt,
+            spent,
             reason,
         } => {
-            tracing::info!(attempt, %reason, "retrying later");
+            tracing::info!(attempt, spent, %reason, "retrying later");
             let reason = reason.to_string();
             let to = Move::Retry {
                 next_attempt: *next_attempt,
+                spent: *spent,
                 reason: &reason,
             };
             (
@@ -289,24 +313,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retries_turn_into_dead_letters_after_the_last_attempt() {
+    fn only_missing_payments_spend_the_attempt_budget() {
         let not_found = Outcome::Retry(Reason::PaymentNotFound("INV-X".into()));
         assert_eq!(
-            disposition(&not_found, 1, 3),
+            disposition(&not_found, 1, 0, 3),
             Disposition::Retry {
                 next_attempt: 2,
+                spent: 1,
                 reason: Reason::PaymentNotFound("INV-X".into())
             }
         );
-        match disposition(&not_found, 3, 3) {
+        match disposition(&not_found, 3, 2, 3) {
             Disposition::DeadLetter(Reason::GaveUp { attempts: 3, last }) => {
                 assert_eq!(*last, Reason::PaymentNotFound("INV-X".into()))
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(disposition(&Outcome::Duplicate, 9, 3), Disposition::Ack);
+        // An outage, however long, is retried and spends nothing.
+        let outage = Outcome::Retry(Reason::Api("503".into()));
         assert_eq!(
-            disposition(&Outcome::DeadLetter(Reason::MissingMessageId), 1, 3),
+            disposition(&outage, 500, 2, 3),
+            Disposition::Retry {
+                next_attempt: 501,
+                spent: 2,
+                reason: Reason::Api("503".into())
+            }
+        );
+        let database = Outcome::Retry(Reason::Database("gone".into()));
+        assert!(matches!(
+            disposition(&database, 99, 2, 3),
+            Disposition::Retry { spent: 2, .. }
+        ));
+        assert_eq!(disposition(&Outcome::Duplicate, 9, 9, 3), Disposition::Ack);
+        assert_eq!(
+            disposition(&Outcome::DeadLetter(Reason::MissingMessageId), 1, 0, 3),
             Disposition::DeadLetter(Reason::MissingMessageId)
         );
     }

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::counters::Stats;
+use crate::gate::DependencyGate;
 use crate::plans::Plans;
 
 /// Cheap to clone.
@@ -18,6 +19,8 @@ pub struct Context {
     pub outbox_wake: Arc<Notify>,
     /// This instance's counters (the Prometheus metrics are process-wide).
     pub stats: Arc<Stats>,
+    /// Closed while a dependency is known to be down.
+    pub gate: Arc<DependencyGate>,
 }
 
 impl Context {
@@ -28,6 +31,7 @@ impl Context {
             plans: Arc::new(plans),
             outbox_wake: Arc::new(Notify::new()),
             stats: Arc::new(Stats::default()),
+            gate: Arc::new(DependencyGate::default()),
         }
     }
 }

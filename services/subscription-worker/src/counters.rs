@@ -22,6 +22,8 @@ pub const PENDING_PAYMENTS: &str = "worker_pending_payments";
 pub const EXPIRED: &str = "worker_subscriptions_expired_total";
 /// Pending payments looked up by reconciliation, by what came of it.
 pub const RECONCILED: &str = "worker_reconciled_payments_total";
+/// 1 while consumption is paused because CryptoCloud or PostgreSQL is down.
+pub const DEPENDENCY_DOWN: &str = "worker_dependency_down";
 /// Outbox events published (confirmed by the broker).
 pub const OUTBOX_PUBLISHED: &str = "worker_outbox_published_total";
 

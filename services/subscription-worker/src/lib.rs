@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod context;
 pub mod counters;
 pub mod dlq;
+pub mod gate;
 pub mod http;
 pub mod inbox;
 pub mod lookup;

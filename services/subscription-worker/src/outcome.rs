@@ -70,6 +70,26 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Whether a retry for this reason spends the message's attempt budget
+    /// (`WORKER_MAX_ATTEMPTS`). Only "not there (yet)" does: a dependency that cannot be
+    /// reached or fails says nothing about the message, so an outage is waited out, however
+    /// long, and never dead-letters a payment.
+    pub fn spends_attempts(&self) -> bool {
+        match self {
+            Reason::PaymentNotFound(_)
+            | Reason::PaymentBeingCreated(_)
+            | Reason::InvoiceUnknown(_) => true,
+            Reason::Api(_) | Reason::Database(_) => false,
+            Reason::GaveUp { last, .. } => last.spends_attempts(),
+            _ => true,
+        }
+    }
+
+    /// A dependency (CryptoCloud or PostgreSQL) failed or could not be reached.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Reason::Api(_) | Reason::Database(_))
+    }
+
     /// Low-cardinality label for metrics.
     pub fn label(&self) -> &'static str {
         match self {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use events::messaging::headers::{
-    ATTEMPT, DEAD_LETTERED_AT, DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, LAST_ERROR,
-    ORIGINAL_ROUTING_KEY,
+    ATTEMPT, ATTEMPTS_SPENT, DEAD_LETTERED_AT, DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE,
+    LAST_ERROR, ORIGINAL_ROUTING_KEY,
 };
 use events::messaging::{carried_headers, text, Carry};
 use lapin::message::Delivery;
@@ -21,7 +21,12 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy)]
 pub enum Move<'a> {
     /// To the delay queue of `next_attempt - 1`; it comes back to the work queue after.
-    Retry { next_attempt: u32, reason: &'a str },
+    /// `spent`: attempts that used the budget so far.
+    Retry {
+        next_attempt: u32,
+        spent: u32,
+        reason: &'a str,
+    },
     /// To the dead-letter queue, with the reason for people and as a metric label.
     DeadLetter { reason: &'a str, code: &'a str },
 }
@@ -37,9 +42,11 @@ pub async fn forward(
     let queue = match to {
         Move::Retry {
             next_attempt,
+            spent,
             reason,
         } => {
             headers.insert(ATTEMPT.into(), text(&next_attempt.to_string()));
+            headers.insert(ATTEMPTS_SPENT.into(), text(&spent.to_string()));
             headers.insert(LAST_ERROR.into(), text(reason));
             topology.delay_queue(next_attempt - 1)
         }

@@ -212,3 +212,58 @@ async fn undecodable_messages_go_straight_to_the_dead_letter_queue(
     worker.stop().await;
     world.cleanup().await;
 }
+
+/// CryptoCloud down for longer than the attempt budget: the paid postback is retried at the
+/// back-off steps for as long as the outage lasts, never dead-lettered, consumption pauses,
+/// and the payment is applied once CryptoCloud answers again.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn an_outage_longer_than_the_attempt_budget_never_dead_letters_a_payment(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    world.create_user(1).await;
+    let (invoice, payment_id) = world.pending_payment(1, 1).await;
+    world.pay(&invoice, None).await;
+    world
+        .sandbox_control(
+            "/sandbox/faults",
+            serde_json::json!({"error_rate": 1.0, "error_status": 503}),
+        )
+        .await;
+    let mut settings = world.settings();
+    settings.worker_max_attempts = 2;
+    let worker = world.start_worker_with(settings).await;
+
+    world.publish_postback("during-long-outage", &invoice).await;
+    eventually(WAIT, "retried past the attempt budget", || async {
+        worker.stat("retried") >= 4
+    })
+    .await;
+    assert!(
+        worker.context.gate.is_closed(),
+        "consumption pauses while CryptoCloud is down"
+    );
+    assert_eq!(worker.stat("dead_lettered"), 0);
+    assert_eq!(world.queue_len(&world.topology.dead_letter_queue).await, 0);
+    assert_eq!(world.payment_status(payment_id).await, "pending");
+
+    world
+        .sandbox_control("/sandbox/faults", serde_json::json!({}))
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "applied after the outage",
+        || async { world.payment_status(payment_id).await == "completed" },
+    )
+    .await;
+    eventually(WAIT, "consumption resumes", || async {
+        !worker.context.gate.is_closed()
+    })
+    .await;
+    assert_eq!(world.queue_len(&world.topology.dead_letter_queue).await, 0);
+    assert_eq!(world.user(1).await.0, "pro");
+
+    worker.stop().await;
+    world.cleanup().await;
+}
