@@ -12,9 +12,10 @@ pub struct OpenPayment {
     pub invoice_id: String,
 }
 
-/// `pending` payments older than `older_than` with an id above `after_id`, by id.
+/// Open payments (`pending`, or `partial`: a top-up's postback may be lost too) older than
+/// `older_than` with an id above `after_id`, by id.
 #[tracing::instrument(skip(db))]
-pub async fn pending_older_than(
+pub async fn open_older_than(
     db: impl PgExecutor<'_>,
     older_than: Duration,
     after_id: i64,
@@ -24,7 +25,7 @@ pub async fn pending_older_than(
         OpenPayment,
         r#"SELECT id, invoice_id AS "invoice_id!"
            FROM payments
-           WHERE status = 'pending' AND invoice_id IS NOT NULL
+           WHERE status IN ('pending', 'partial') AND invoice_id IS NOT NULL
              AND created_at < now() - make_interval(secs => $1)
              AND id > $2
            ORDER BY id

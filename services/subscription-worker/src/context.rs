@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use rust_decimal::Decimal;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
@@ -21,6 +22,8 @@ pub struct Context {
     pub stats: Arc<Stats>,
     /// Closed while a dependency is known to be down.
     pub gate: Arc<DependencyGate>,
+    /// `PAYMENT_TOLERANCE_PERCENT`: an underpayment within it completes the payment.
+    pub tolerance_percent: Decimal,
 }
 
 impl Context {
@@ -32,6 +35,7 @@ impl Context {
             outbox_wake: Arc::new(Notify::new()),
             stats: Arc::new(Stats::default()),
             gate: Arc::new(DependencyGate::default()),
+            tolerance_percent: Decimal::ZERO,
         }
     }
 }

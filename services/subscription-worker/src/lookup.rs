@@ -15,14 +15,28 @@ pub enum Verdict {
     Ignore,
 }
 
-pub fn verdict(status: &InvoiceStatus) -> Verdict {
-    match status {
+/// What the invoice's status means; a partial payment whose shortfall is within
+/// `tolerance_percent` of the invoiced crypto amount counts as complete.
+pub fn verdict(invoice: &Invoice, tolerance_percent: Decimal) -> Verdict {
+    match &invoice.status {
         InvoiceStatus::Paid | InvoiceStatus::Overpaid => Verdict::Complete,
+        InvoiceStatus::Partial if within_tolerance(invoice, tolerance_percent) => Verdict::Complete,
         InvoiceStatus::Partial => Verdict::Partial,
         InvoiceStatus::Created | InvoiceStatus::Canceled | InvoiceStatus::Other(_) => {
             Verdict::Ignore
         }
     }
+}
+
+/// Whether what was received falls short of the invoice by at most `tolerance_percent`.
+fn within_tolerance(invoice: &Invoice, tolerance_percent: Decimal) -> bool {
+    let Some(received) = invoice.received else {
+        return false;
+    };
+    tolerance_percent > Decimal::ZERO
+        && invoice.amount > Decimal::ZERO
+        && received
+            >= invoice.amount * (Decimal::ONE_HUNDRED - tolerance_percent) / Decimal::ONE_HUNDRED
 }
 
 /// Asks CryptoCloud about many invoices, in calls of at most 100 ids.
@@ -117,15 +131,25 @@ mod tests {
 
     #[test]
     fn statuses_map_to_verdicts() {
-        assert_eq!(verdict(&InvoiceStatus::Paid), Verdict::Complete);
-        assert_eq!(verdict(&InvoiceStatus::Overpaid), Verdict::Complete);
-        assert_eq!(verdict(&InvoiceStatus::Partial), Verdict::Partial);
-        assert_eq!(verdict(&InvoiceStatus::Created), Verdict::Ignore);
-        assert_eq!(verdict(&InvoiceStatus::Canceled), Verdict::Ignore);
-        assert_eq!(
-            verdict(&InvoiceStatus::Other("weird".into())),
-            Verdict::Ignore
-        );
+        let of = |status: &str| invoice(serde_json::json!({"status": status}));
+        let none = Decimal::ZERO;
+        assert_eq!(verdict(&of("paid"), none), Verdict::Complete);
+        assert_eq!(verdict(&of("overpaid"), none), Verdict::Complete);
+        assert_eq!(verdict(&of("partial"), none), Verdict::Partial);
+        assert_eq!(verdict(&of("created"), none), Verdict::Ignore);
+        assert_eq!(verdict(&of("canceled"), none), Verdict::Ignore);
+        assert_eq!(verdict(&of("weird"), none), Verdict::Ignore);
+    }
+
+    #[test]
+    fn an_underpayment_within_the_tolerance_completes() {
+        // 99 invoiced, 98.60 received: 0.41 % short.
+        let short = invoice(serde_json::json!({"status": "partial", "received": 98.6}));
+        assert_eq!(verdict(&short, Decimal::ZERO), Verdict::Partial);
+        assert_eq!(verdict(&short, dec!(0.4)), Verdict::Partial);
+        assert_eq!(verdict(&short, dec!(0.5)), Verdict::Complete);
+        let unknown = invoice(serde_json::json!({"status": "partial", "received": null}));
+        assert_eq!(verdict(&unknown, dec!(50)), Verdict::Partial);
     }
 
     #[test]

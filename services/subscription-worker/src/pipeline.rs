@@ -119,7 +119,7 @@ pub async fn process(ctx: &Context, messages: &[Message<'_>]) -> Vec<Outcome> {
             )));
             continue;
         };
-        let verdict = lookup::verdict(&invoice.status);
+        let verdict = lookup::verdict(invoice, ctx.tolerance_percent);
         if verdict == Verdict::Ignore {
             tracing::info!(message_id = p.message_id, status = %invoice.status, "invoice is not paid at CryptoCloud; nothing to do");
             outcomes[*i] = Some(Outcome::Ignored {

@@ -38,6 +38,10 @@ pub struct Settings {
     /// Most deliveries applied in one transaction with one CryptoCloud call (1 to 100).
     #[serde(default = "default_batch_size")]
     pub worker_batch_size: usize,
+    /// An underpayment within this share of the invoice (percent, e.g. `0.5`) completes the
+    /// payment; `0` (the default): only a full payment does.
+    #[serde(default, deserialize_with = "tolerance_percent")]
+    pub payment_tolerance_percent: rust_decimal::Decimal,
     /// Attempts (first delivery included) before a retryable failure is dead-lettered.
     #[serde(default = "default_max_attempts")]
     pub worker_max_attempts: u32,
@@ -78,6 +82,7 @@ impl Settings {
             worker_concurrency: default_concurrency(),
             worker_batch_size: default_batch_size(),
             worker_max_attempts: default_max_attempts(),
+            payment_tolerance_percent: rust_decimal::Decimal::ZERO,
             worker_db_pool_size: default_pool_size(),
             plans: PlanSettings::default(),
         }
@@ -121,6 +126,21 @@ fn default_concurrency() -> usize {
 fn default_batch_size() -> usize {
     100
 }
+/// A decimal from 0 to 100 written as text (never a float), e.g. `0.5`.
+fn tolerance_percent<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<rust_decimal::Decimal, D::Error> {
+    let raw = String::deserialize(d)?;
+    let value: rust_decimal::Decimal = raw
+        .trim()
+        .parse()
+        .map_err(|_| serde::de::Error::custom("must be a decimal number of percent, e.g. 0.5"))?;
+    if value.is_sign_negative() || value > rust_decimal::Decimal::ONE_HUNDRED {
+        return Err(serde::de::Error::custom("must be from 0 to 100"));
+    }
+    Ok(value)
+}
+
 fn default_max_attempts() -> u32 {
     8
 }

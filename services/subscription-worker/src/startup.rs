@@ -59,11 +59,12 @@ impl Application {
         pool: PgPool,
     ) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
-        let context = Context::new(
+        let mut context = Context::new(
             pool.clone(),
             cryptocloud_client(&settings)?,
             settings.plans()?,
         );
+        context.tolerance_percent = settings.payment_tolerance_percent;
         let broker = Broker::start(settings.amqp_url.clone(), topology, shutdown.clone());
         let consuming = Arc::new(AtomicBool::new(false));
 

@@ -137,7 +137,7 @@ async fn reconcile_locked(ctx: &Context, older_than: Duration) -> anyhow::Result
     let mut after_id = 0_i64;
     loop {
         let rows =
-            open_payments::pending_older_than(&ctx.pool, older_than, after_id, MAX_INFO_IDS as i64)
+            open_payments::open_older_than(&ctx.pool, older_than, after_id, MAX_INFO_IDS as i64)
                 .await?;
         let Some(last) = rows.last() else { break };
         after_id = last.id;
@@ -169,7 +169,7 @@ async fn reconcile_one(
     invoice: &cryptocloud::Invoice,
     report: &mut ReconcileReport,
 ) {
-    let verdict = lookup::verdict(&invoice.status);
+    let verdict = lookup::verdict(invoice, ctx.tolerance_percent);
     let result = match verdict {
         Verdict::Complete | Verdict::Partial => {
             let message_id = format!("reconcile:{}:{}", invoice.uuid, invoice.status);

@@ -137,8 +137,9 @@ async fn reconciliation_settles_pending_payments_whose_postback_never_came(
     assert_eq!(
         again,
         ReconcileReport {
-            checked: 1,
-            unchanged: 1,
+            // The open one and the partial one, looked at again.
+            checked: 2,
+            unchanged: 2,
             ..Default::default()
         }
     );
@@ -291,4 +292,66 @@ async fn checkouts_stuck_in_creating_are_marked_failed_after_half_an_hour(
         ]
     );
     world.cleanup().await;
+}
+
+/// A partial payment whose top-up postback was lost: reconciliation looks at `partial`
+/// payments too, and completes it once CryptoCloud says it is paid.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn a_partial_payment_whose_top_up_postback_was_lost_is_completed(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    world.create_user(7).await;
+    let (invoice, payment_id) = world.pending_payment(7, 1).await;
+    let ctx = world.context();
+    world
+        .pay(&invoice, Some(rust_decimal_macros::dec!(1)))
+        .await;
+    sweep::reconcile(&ctx, Duration::ZERO).await.unwrap();
+    assert_eq!(world.payment_status(payment_id).await, "partial");
+
+    // The top-up: CryptoCloud now says paid, and its postback never arrives.
+    world
+        .pay(
+            &invoice,
+            Some(invoice.amount - rust_decimal_macros::dec!(1)),
+        )
+        .await;
+    let report = sweep::reconcile(&ctx, Duration::ZERO).await.unwrap();
+    assert_eq!((report.checked, report.completed), (1, 1), "{report:?}");
+    assert_eq!(world.payment_status(payment_id).await, "completed");
+    assert_eq!(world.user(7).await.0, "pro");
+}
+
+/// `PAYMENT_TOLERANCE_PERCENT`: an underpayment within it completes the payment.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn an_underpayment_within_the_tolerance_completes_the_payment(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    world.create_user(8).await;
+    world.create_user(9).await;
+    let (close, close_id) = world.pending_payment(8, 1).await;
+    let (far, far_id) = world.pending_payment(9, 1).await;
+    // 0.4 % and 5 % short of the invoiced amount.
+    let short = |invoice: &cryptocloud::Invoice, percent: rust_decimal::Decimal| {
+        (invoice.amount * (rust_decimal::Decimal::ONE_HUNDRED - percent)
+            / rust_decimal::Decimal::ONE_HUNDRED)
+            .round_dp(6)
+    };
+    world
+        .pay(&close, Some(short(&close, rust_decimal_macros::dec!(0.4))))
+        .await;
+    world
+        .pay(&far, Some(short(&far, rust_decimal_macros::dec!(5))))
+        .await;
+    let mut ctx = world.context();
+    ctx.tolerance_percent = rust_decimal_macros::dec!(0.5);
+    sweep::reconcile(&ctx, Duration::ZERO).await.unwrap();
+    assert_eq!(world.payment_status(close_id).await, "completed");
+    assert_eq!(world.user(8).await.0, "pro");
+    assert_eq!(world.payment_status(far_id).await, "partial");
+    assert_eq!(world.user(9).await.0, "free");
 }
