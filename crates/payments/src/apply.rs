@@ -22,6 +22,47 @@ pub struct LockedPayment {
     pub subscription_months: i32,
 }
 
+/// Locks, before anything else in a group's transaction, every user and then every payment
+/// the group's invoices can touch, each in id order. Every group takes its locks in this
+/// one order (users, then payments), so two groups over the same rows wait for each other
+/// instead of deadlocking, whatever order their messages came in.
+#[tracing::instrument(skip_all, fields(count = invoices.len()))]
+pub async fn lock_group(
+    conn: &mut PgConnection,
+    invoices: &[(&InvoiceId, Option<&str>)],
+) -> sqlx::Result<()> {
+    let forms: Vec<String> = invoices
+        .iter()
+        .flat_map(|(id, _)| [id.prefixed(), id.code().to_string()])
+        .collect();
+    let orders: Vec<String> = invoices
+        .iter()
+        .filter_map(|(_, order)| order.map(str::to_string))
+        .collect();
+    sqlx::query!(
+        r#"SELECT u.id FROM users u
+           WHERE u.id IN (SELECT user_id FROM payments
+                          WHERE invoice_id = ANY($1::text[]) OR order_id = ANY($2::text[]))
+           ORDER BY u.id
+           FOR UPDATE"#,
+        &forms,
+        &orders,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"SELECT id FROM payments
+           WHERE invoice_id = ANY($1::text[]) OR order_id = ANY($2::text[])
+           ORDER BY id
+           FOR UPDATE"#,
+        &forms,
+        &orders,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Finds and locks the payments with this invoice id (stored prefixed; the bare form is
 /// accepted too) or this order id (the invoice id may not be stored yet); at most two, so
 /// the caller can tell when the two ids name different payments.

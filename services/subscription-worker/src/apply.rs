@@ -34,6 +34,10 @@ pub async fn apply(ctx: &Context, inputs: &[(ApplyInput<'_>, Verdict)]) -> Vec<O
         Ok(outcomes) => outcomes,
         Err(e) if inputs.len() > 1 => {
             tracing::warn!(error = %e, "group commit failed; applying one by one");
+            ctx.stats
+                .group_fallbacks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics::counter!(counters::GROUP_FALLBACKS).increment(1);
             let mut outcomes = Vec::with_capacity(inputs.len());
             for input in inputs {
                 let outcome = match apply_group(ctx, std::slice::from_ref(input)).await {
@@ -56,12 +60,19 @@ async fn apply_group(
         return Ok(Vec::new());
     }
     // The same order in every group, so two groups claiming the same message ids wait for
-    // each other instead of deadlocking.
+    // each other instead of deadlocking; rows are locked up front in one order too.
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     order.sort_by_key(|&i| inputs[i].0.message_id);
     let mut outcomes = vec![Outcome::Duplicate; inputs.len()];
     let mut entries = Vec::with_capacity(inputs.len());
     let mut tx = ctx.pool.begin().await?;
+    if inputs.len() > 1 {
+        let invoices: Vec<_> = inputs
+            .iter()
+            .map(|(input, _)| (&input.invoice.uuid, input.invoice.order_id.as_deref()))
+            .collect();
+        apply::lock_group(&mut tx, &invoices).await?;
+    }
     for i in order {
         let (input, verdict) = inputs[i];
         let outcome = apply_in(ctx, &mut tx, input, verdict).await?;

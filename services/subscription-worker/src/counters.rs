@@ -22,6 +22,8 @@ pub const PENDING_PAYMENTS: &str = "worker_pending_payments";
 pub const EXPIRED: &str = "worker_subscriptions_expired_total";
 /// Pending payments looked up by reconciliation, by what came of it.
 pub const RECONCILED: &str = "worker_reconciled_payments_total";
+/// Groups whose one transaction failed and were applied one by one instead.
+pub const GROUP_FALLBACKS: &str = "worker_group_commit_fallbacks_total";
 /// 1 while consumption is paused because CryptoCloud or PostgreSQL is down.
 pub const DEPENDENCY_DOWN: &str = "worker_dependency_down";
 /// Outbox events published (confirmed by the broker).
@@ -36,6 +38,8 @@ pub struct Stats {
     pub ignored: AtomicU64,
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// Groups applied one by one after their transaction failed (a deadlock, say).
+    pub group_fallbacks: AtomicU64,
 }
 
 impl Stats {

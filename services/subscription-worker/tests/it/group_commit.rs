@@ -155,3 +155,50 @@ async fn groups_racing_over_the_same_messages_apply_each_once(
 
     world.cleanup().await;
 }
+
+/// Two groups over the same two payments, whose messages (resends, so other message ids)
+/// come in opposite orders: each locks the users and then the payments in one order, so
+/// neither deadlocks and falls back to one-by-one.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn groups_over_the_same_payments_in_opposite_orders_do_not_deadlock(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    let ctx = world.context();
+    for round in 0..5 {
+        let (a_user, b_user) = (100 + 2 * round, 101 + 2 * round);
+        world.create_user(a_user).await;
+        world.create_user(b_user).await;
+        let (a, _) = world.pending_payment(a_user, 1).await;
+        let (b, _) = world.pending_payment(b_user, 1).await;
+        world.pay(&a, None).await;
+        world.pay(&b, None).await;
+        // Sorted by message id, group one goes A then B, group two B then A.
+        let one = [
+            world.postback(&format!("{round}-1-a"), &a),
+            world.postback(&format!("{round}-2-b"), &b),
+        ];
+        let two = [
+            world.postback(&format!("{round}-1-b"), &b),
+            world.postback(&format!("{round}-2-a"), &a),
+        ];
+        let one: Vec<Message<'_>> = one.iter().map(|m| Message::new(m, None)).collect();
+        let two: Vec<Message<'_>> = two.iter().map(|m| Message::new(m, None)).collect();
+        let (first, second) = tokio::join!(process(&ctx, &one), process(&ctx, &two));
+        let applied = first
+            .iter()
+            .chain(&second)
+            .filter(|o| matches!(o, Outcome::Applied { .. }))
+            .count();
+        assert_eq!(applied, 2, "{first:?} {second:?}");
+    }
+    assert_eq!(
+        ctx.stats
+            .group_fallbacks
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "no group had to fall back"
+    );
+    world.cleanup().await;
+}
