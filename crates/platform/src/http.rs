@@ -93,34 +93,63 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
         .error_handler(|err, _req| {
-            use actix_web::error::JsonPayloadError as E;
-            let response = match &err {
-                E::OverflowKnownLength { .. } | E::Overflow { .. } => too_large(),
-                E::ContentType => wrong_content_type("application/json"),
-                E::Deserialize(e) if e.is_data() => error_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_field",
-                    e.to_string(),
-                ),
-                E::Deserialize(e) => {
-                    error_response(StatusCode::BAD_REQUEST, "malformed_json", e.to_string())
-                }
-                other => error_response(StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
-            };
+            let (status, code, message) = json_rejection(&err);
+            let response = error_response(status, code, message);
             actix_web::error::InternalError::from_response(err, response).into()
         })
 }
 
-fn too_large() -> HttpResponse {
-    error_response(
+/// Status, code and message of a rejected JSON body (see [`json_config`]).
+fn json_rejection(err: &actix_web::error::JsonPayloadError) -> (StatusCode, &'static str, String) {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => too_large(),
+        E::ContentType => wrong_content_type("application/json"),
+        E::Deserialize(e) if e.is_data() => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            e.to_string(),
+        ),
+        E::Deserialize(e) => (StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
+        other => (StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
+    }
+}
+
+/// Every (status, code) [`json_config`] can answer with, for API documents: one error of
+/// each kind, mapped by the same function as a real rejection.
+pub fn json_rejections() -> Vec<(StatusCode, &'static str)> {
+    use actix_web::error::{JsonPayloadError as E, PayloadError};
+    let syntax = serde_json::from_str::<serde_json::Value>("{").expect_err("not JSON");
+    let data = serde_json::from_str::<u8>("\"text\"").expect_err("not a number");
+    [
+        E::OverflowKnownLength {
+            length: 2,
+            limit: 1,
+        },
+        E::Overflow { limit: 1 },
+        E::ContentType,
+        E::Deserialize(syntax),
+        E::Deserialize(data),
+        E::Payload(PayloadError::Incomplete(None)),
+    ]
+    .iter()
+    .map(|e| {
+        let (status, code, _) = json_rejection(e);
+        (status, code)
+    })
+    .collect()
+}
+
+fn too_large() -> (StatusCode, &'static str, String) {
+    (
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        "the request body is too large",
+        "the request body is too large".into(),
     )
 }
 
-fn wrong_content_type(expected: &str) -> HttpResponse {
-    error_response(
+fn wrong_content_type(expected: &str) -> (StatusCode, &'static str, String) {
+    (
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
         format!("expected Content-Type: {expected}"),
@@ -133,32 +162,65 @@ pub fn form_config(limit: usize) -> web::FormConfig {
         .limit(limit)
         .error_handler(|err, _req| {
             use actix_web::error::UrlencodedError as E;
-            let response = match &err {
+            let (status, code, message) = match &err {
                 E::Overflow { .. } => too_large(),
                 E::ContentType => wrong_content_type("application/x-www-form-urlencoded"),
-                other => error_response(
+                other => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_form",
                     other.to_string(),
                 ),
             };
+            let response = error_response(status, code, message);
             actix_web::error::InternalError::from_response(err, response).into()
         })
 }
 
+/// What [`query_config`] answers a query string it cannot read with.
+pub const QUERY_REJECTION: (StatusCode, &str) = (StatusCode::BAD_REQUEST, "invalid_query");
+
 /// Query-string extractor config with the same error body.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
-        let response = error_response(StatusCode::BAD_REQUEST, "invalid_query", err.to_string());
+        let (status, code) = QUERY_REJECTION;
+        let response = error_response(status, code, err.to_string());
         actix_web::error::InternalError::from_response(err, response).into()
     })
 }
+
+/// What [`path_config`] answers a path segment it cannot read with.
+pub const PATH_REJECTION: (StatusCode, &str) = (StatusCode::NOT_FOUND, "not_found");
 
 /// Path extractor config with the same error body (a non-numeric id is a 404, not a 400:
 /// no such resource).
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, _req| {
-        let response = error_response(StatusCode::NOT_FOUND, "not_found", "no such resource");
+        let (status, code) = PATH_REJECTION;
+        let response = error_response(status, code, "no such resource");
         actix_web::error::InternalError::from_response(err, response).into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_json_rejection_is_listed() {
+        let listed = json_rejections();
+        for (status, code) in [
+            (413, "payload_too_large"),
+            (415, "unsupported_media_type"),
+            (400, "malformed_json"),
+            (422, "invalid_field"),
+            (400, "bad_request"),
+        ] {
+            assert!(
+                listed
+                    .iter()
+                    .any(|(s, c)| s.as_u16() == status && *c == code),
+                "{status} {code} in {listed:?}"
+            );
+        }
+    }
 }

@@ -131,6 +131,9 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Every reason, for the API document.
+    pub const ALL: [Self; 3] = [Self::Missing, Self::Invalid, Self::Expired];
+
     pub fn code(self) -> &'static str {
         match self {
             Self::Missing => "unauthorized",

@@ -21,14 +21,14 @@ pub struct ReadinessStatus {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "operations",
     responses((status = 200, description = "Up", body = HealthStatus)))]
 pub async fn healthz() -> HttpResponse {
     platform::http::healthz().await
 }
 
 /// The database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = ReadinessStatus),
         (status = 503, description = "A dependency is down", body = ReadinessStatus),

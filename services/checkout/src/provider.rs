@@ -96,7 +96,7 @@ impl ProviderFailure {
         }
     }
 
-    /// Every reason, for pages and tests.
+    /// Every reason, for pages, the API document's error codes and tests.
     pub const ALL: [ProviderFailure; 7] = [
         Self::Unavailable,
         Self::Timeout,

@@ -4,8 +4,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, FromRequest, Handler, HttpServer, Responder, Route};
 use anyhow::Context;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -144,30 +145,58 @@ impl platform::service::Service for Application {
     }
 }
 
+/// Where the JSON API lives.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// The JSON API: method, path under [`API_PREFIX`], handler. [`routes`] registers exactly
+/// these under `/api/`, and [`api_routes`] lists them (the contract test compares that list
+/// with the API document), so every `/api/` route goes here and nowhere else.
+fn api_table() -> Vec<(Method, &'static str, Route)> {
+    fn on<F, Args>(method: Method, path: &'static str, handler: F) -> (Method, &'static str, Route)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        (method.clone(), path, web::method(method).to(handler))
+    }
+    vec![
+        on(Method::GET, "/tiers", tiers::list_tiers),
+        on(Method::POST, "/checkout", checkout::http::create_checkout),
+        on(Method::GET, "/payments", payments::http::list_payments),
+        on(Method::GET, "/payments/{id}", payments::http::get_payment),
+        on(
+            Method::POST,
+            "/payments/{id}/cancel",
+            payments::http::cancel_payment,
+        ),
+        on(Method::GET, "/subscription", subscription::get_subscription),
+        on(Method::GET, "/admin/stats", admin::get_admin_stats),
+    ]
+}
+
+/// Method and full path of every route under `/api/`.
+pub fn api_routes() -> Vec<(Method, String)> {
+    api_table()
+        .into_iter()
+        .map(|(method, path, _)| (method, format!("{API_PREFIX}{path}")))
+        .collect()
+}
+
 /// Every route of the service.
 fn routes(cfg: &mut web::ServiceConfig) {
+    let api = api_table()
+        .into_iter()
+        .fold(web::scope(API_PREFIX), |scope, (_, path, route)| {
+            scope.route(path, route)
+        });
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(platform::http::metrics))
         .route("/openapi.json", web::get().to(openapi::openapi_json))
         .route("/docs", web::get().to(openapi::docs))
         .route("/dev/login", web::get().to(dev_login::login))
-        .service(
-            web::scope("/api/v1")
-                .route("/tiers", web::get().to(tiers::list_tiers))
-                .route("/checkout", web::post().to(checkout::http::create_checkout))
-                .route("/payments", web::get().to(payments::http::list_payments))
-                .route("/payments/{id}", web::get().to(payments::http::get_payment))
-                .route(
-                    "/payments/{id}/cancel",
-                    web::post().to(payments::http::cancel_payment),
-                )
-                .route(
-                    "/subscription",
-                    web::get().to(subscription::get_subscription),
-                )
-                .route("/admin/stats", web::get().to(admin::get_admin_stats)),
-        )
+        .service(api)
         .service(
             web::scope("/dashboard")
                 .route("", web::get().to(dashboard::dashboard))

@@ -50,6 +50,7 @@ impl From<&Plan> for TierView {
 #[utoipa::path(
     get,
     path = "/api/v1/tiers",
+    operation_id = "listTiers",
     tag = "plans",
     responses((status = 200, description = "The plans", body = TiersResponse))
 )]

@@ -1,6 +1,7 @@
 //! `GET /api/v1/admin/stats`, for the operator (`Authorization: Bearer <ADMIN_TOKEN>`).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -58,32 +59,65 @@ pub struct StatusStats {
 #[utoipa::path(
     get,
     path = "/api/v1/admin/stats",
+    operation_id = "getAdminStats",
     tag = "admin",
     responses(
         (status = 200, description = "Payment statistics", body = AdminStats),
         (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 500, description = "Internal error", body = ErrorResponse),
     ),
     security(("admin_token" = []))
 )]
 #[tracing::instrument(skip_all)]
-pub async fn get_admin_stats(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn get_admin_stats(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
     if !state.admin_token.admits(&req) {
-        return platform::http::error_response(
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send Authorization: Bearer <ADMIN_TOKEN>",
-        );
+        return Err(AdminError::Unauthorized);
     }
-    match collect(&state).await {
-        Ok(stats) => HttpResponse::Ok().json(stats),
-        Err(e) => {
-            tracing::error!(error = %e, "admin stats failed");
-            platform::http::error_response(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "internal error",
-            )
+    Ok(HttpResponse::Ok().json(collect(&state).await?))
+}
+
+/// What the admin endpoints can fail with, mapped to HTTP here.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("send Authorization: Bearer <ADMIN_TOKEN>")]
+    Unauthorized,
+    #[error("internal error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl AdminError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Database(_) => "internal_error",
         }
+    }
+
+    /// (status, code) of each error, for the API document.
+    pub fn answers() -> Vec<(StatusCode, &'static str)> {
+        [Self::Unauthorized, Self::Database(sqlx::Error::PoolClosed)]
+            .iter()
+            .map(|e| (e.status_code(), e.code()))
+            .collect()
+    }
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Database(e) = self {
+            tracing::error!(error = %e, "admin stats failed");
+        }
+        platform::http::error_response(self.status_code(), self.code(), self.to_string())
     }
 }
 

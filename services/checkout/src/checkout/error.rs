@@ -55,6 +55,46 @@ impl CheckoutError {
     }
 }
 
+impl CheckoutError {
+    /// Every (status, code) a checkout can fail with, for the API document: one error of
+    /// each kind (and of each provider failure), mapped by the same functions as a real one.
+    pub fn answers() -> Vec<(StatusCode, &'static str)> {
+        let mut errors = vec![
+            Self::UnknownTier(String::new()),
+            Self::NotForSale(String::new()),
+            Self::InvalidMonths(InvalidMonths { max: 1 }),
+            Self::InvalidPaymentMethod(InvalidPaymentMethod(String::new())),
+            Self::InvalidIdempotencyKey,
+            Self::IdempotencyKeyReused,
+            Self::IdempotencyKeyInUse,
+            Self::Unexpected(anyhow::anyhow!("a sample")),
+        ];
+        errors.extend(ProviderFailure::ALL.map(|failure| Self::Provider {
+            failure,
+            payment_id: 0,
+            retry_after: None,
+        }));
+        errors
+            .iter()
+            .map(|e| {
+                // Naming every variant: a new one does not compile until it is sampled above.
+                match e {
+                    Self::UnknownTier(_)
+                    | Self::NotForSale(_)
+                    | Self::InvalidMonths(_)
+                    | Self::InvalidPaymentMethod(_)
+                    | Self::InvalidIdempotencyKey
+                    | Self::IdempotencyKeyReused
+                    | Self::IdempotencyKeyInUse
+                    | Self::Provider { .. }
+                    | Self::Unexpected(_) => {}
+                }
+                (e.status_code(), e.reason())
+            })
+            .collect()
+    }
+}
+
 impl From<sqlx::Error> for CheckoutError {
     fn from(e: sqlx::Error) -> Self {
         Self::Unexpected(anyhow::Error::new(e).context("database"))

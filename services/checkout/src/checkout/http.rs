@@ -23,22 +23,31 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 #[utoipa::path(
     post,
     path = "/api/v1/checkout",
+    operation_id = "createCheckout",
     tag = "checkout",
     request_body = CheckoutRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; makes retries safe"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
+            description = "1 to 255 visible ASCII characters, chosen by the client per purchase; repeating the request with it returns the same payment (kept 24 hours)"),
     ),
     responses(
         (status = 201, description = "Payment created, invoice pending", body = CheckoutResponse,
-            headers(("Location" = String, description = "/api/v1/payments/{payment_id}"))),
+            headers(
+                ("Location" = String, description = "/api/v1/payments/{payment_id}"),
+                ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer of an earlier request with the same Idempotency-Key"),
+            )),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = ErrorResponse),
-        (status = 401, description = "No, bad or expired user token", body = ErrorResponse),
-        (status = 409, description = "The same Idempotency-Key is still being processed", body = ErrorResponse),
+        (status = 401, description = "No, bad or expired user token", body = ErrorResponse,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 409, description = "The same Idempotency-Key is still being processed", body = ErrorResponse,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
         (status = 413, description = "Body too large", body = ErrorResponse),
         (status = 415, description = "Not application/json", body = ErrorResponse),
-        (status = 422, description = "Unknown or free tier, months out of range, missing field, unknown payment method, or an Idempotency-Key reused with another body", body = ErrorResponse),
+        (status = 422, description = "Unknown or free tier, months out of range, missing or unknown field, unknown payment method, or an Idempotency-Key reused with another body", body = ErrorResponse),
         (status = 502, description = "CryptoCloud answered with an error; the payment is marked failed", body = ErrorResponse),
-        (status = 503, description = "CryptoCloud unreachable, too slow or rate limiting; the payment is marked failed", body = ErrorResponse),
+        (status = 503, description = "CryptoCloud unreachable, too slow or rate limiting; the payment is marked failed", body = ErrorResponse,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 500, description = "Internal error; nothing to retry with another body", body = ErrorResponse),
     ),
     security(("bearer" = []), ("session_cookie" = []))
 )]

@@ -26,6 +26,57 @@ pub enum PaymentsError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl PaymentsError {
+    /// The machine-readable code of the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::ForeignOrigin => "forbidden_origin",
+            Self::InvalidQuery(_) => "invalid_query",
+            Self::NotCancelable(_) => "not_cancelable",
+            Self::Provider(failure, _) => failure.code(),
+            Self::Unexpected(_) => "internal_error",
+        }
+    }
+
+    /// (status, code) of each error, for the API document.
+    pub fn answers(errors: &[Self]) -> Vec<(StatusCode, &'static str)> {
+        errors.iter().map(|e| (e.status_code(), e.code())).collect()
+    }
+
+    /// What listing the history can fail with.
+    pub fn of_listing() -> Vec<Self> {
+        vec![Self::InvalidQuery(""), Self::unexpected()]
+    }
+
+    /// What reading one payment can fail with.
+    pub fn of_reading() -> Vec<Self> {
+        vec![Self::NotFound, Self::unexpected()]
+    }
+
+    /// What canceling can fail with. CryptoCloud refusing the cancel (its validation
+    /// error) is `not_cancelable`, so `provider_rejected` is not among them.
+    pub fn of_canceling() -> Vec<Self> {
+        let mut errors = vec![
+            Self::NotFound,
+            Self::ForeignOrigin,
+            Self::NotCancelable(String::new()),
+            Self::unexpected(),
+        ];
+        errors.extend(
+            ProviderFailure::ALL
+                .into_iter()
+                .filter(|f| *f != ProviderFailure::Rejected)
+                .map(|f| Self::Provider(f, None)),
+        );
+        errors
+    }
+
+    fn unexpected() -> Self {
+        Self::Unexpected(anyhow::anyhow!("a sample"))
+    }
+}
+
 impl From<sqlx::Error> for PaymentsError {
     fn from(e: sqlx::Error) -> Self {
         Self::Unexpected(anyhow::Error::new(e).context("database"))
@@ -45,17 +96,10 @@ impl ResponseError for PaymentsError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let code = match self {
-            Self::NotFound => "not_found",
-            Self::ForeignOrigin => "forbidden_origin",
-            Self::InvalidQuery(_) => "invalid_query",
-            Self::NotCancelable(_) => "not_cancelable",
-            Self::Provider(failure, _) => failure.code(),
-            Self::Unexpected(e) => {
-                tracing::error!(error = ?e, "payments request failed");
-                "internal_error"
-            }
-        };
+        if let Self::Unexpected(e) = self {
+            tracing::error!(error = ?e, "payments request failed");
+        }
+        let code = self.code();
         let mut response =
             platform::http::error_response(self.status_code(), code, self.to_string());
         if let Self::Provider(_, Some(after)) = self {

@@ -13,12 +13,14 @@ use crate::state::AppState;
 #[utoipa::path(
     get,
     path = "/api/v1/payments",
+    operation_id = "listPayments",
     tag = "payments",
     params(ListQuery),
     responses(
         (status = 200, description = "A page of payments", body = PaymentList),
         (status = 400, description = "Bad limit, page or cursor", body = ErrorResponse),
         (status = 401, description = "No, bad or expired user token", body = ErrorResponse),
+        (status = 500, description = "Internal error", body = ErrorResponse),
     ),
     security(("bearer" = []), ("session_cookie" = []))
 )]
@@ -36,12 +38,14 @@ pub async fn list_payments(
 #[utoipa::path(
     get,
     path = "/api/v1/payments/{id}",
+    operation_id = "getPayment",
     tag = "payments",
     params(("id" = i64, Path, description = "payment_id")),
     responses(
         (status = 200, description = "The payment", body = PaymentView),
         (status = 401, description = "No, bad or expired user token", body = ErrorResponse),
         (status = 404, description = "No such payment, or not the caller's", body = ErrorResponse),
+        (status = 500, description = "Internal error", body = ErrorResponse),
     ),
     security(("bearer" = []), ("session_cookie" = []))
 )]
@@ -61,6 +65,7 @@ pub async fn get_payment(
 #[utoipa::path(
     post,
     path = "/api/v1/payments/{id}/cancel",
+    operation_id = "cancelPayment",
     tag = "payments",
     params(("id" = i64, Path, description = "payment_id")),
     responses(
@@ -70,7 +75,9 @@ pub async fn get_payment(
         (status = 404, description = "No such payment, or not the caller's", body = ErrorResponse),
         (status = 409, description = "Not pending (or already paid at CryptoCloud)", body = ErrorResponse),
         (status = 502, description = "CryptoCloud answered with an error; nothing changed", body = ErrorResponse),
-        (status = 503, description = "CryptoCloud unreachable or too slow; nothing changed", body = ErrorResponse),
+        (status = 503, description = "CryptoCloud unreachable, too slow or rate limiting; nothing changed", body = ErrorResponse,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 500, description = "Internal error", body = ErrorResponse),
     ),
     security(("bearer" = []), ("session_cookie" = []))
 )]

@@ -36,10 +36,12 @@ pub struct SubscriptionView {
 #[utoipa::path(
     get,
     path = "/api/v1/subscription",
+    operation_id = "getSubscription",
     tag = "subscription",
     responses(
         (status = 200, description = "The caller's subscription", body = SubscriptionView),
         (status = 401, description = "No, bad or expired user token", body = ErrorResponse),
+        (status = 500, description = "Internal error", body = ErrorResponse),
     ),
     security(("bearer" = []), ("session_cookie" = []))
 )]
@@ -92,6 +94,16 @@ pub enum SubscriptionError {
     Database(#[from] sqlx::Error),
 }
 
+impl SubscriptionError {
+    /// (status, code) of everything reading the subscription can fail with, for the API
+    /// document.
+    pub fn answers() -> Vec<(StatusCode, &'static str)> {
+        vec![(StatusCode::INTERNAL_SERVER_ERROR, Self::CODE)]
+    }
+
+    const CODE: &'static str = "internal_error";
+}
+
 impl ResponseError for SubscriptionError {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
@@ -100,6 +112,6 @@ impl ResponseError for SubscriptionError {
     fn error_response(&self) -> HttpResponse {
         let Self::Database(e) = self;
         tracing::error!(error = %e, "subscription request failed");
-        platform::http::error_response(self.status_code(), "internal_error", self.to_string())
+        platform::http::error_response(self.status_code(), Self::CODE, self.to_string())
     }
 }

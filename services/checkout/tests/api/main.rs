@@ -7,6 +7,7 @@ mod checkout;
 mod form;
 mod helpers;
 mod idempotency;
+mod openapi;
 mod operations;
 mod pages;
 mod payments;

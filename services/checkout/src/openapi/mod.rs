@@ -1,9 +1,23 @@
 //! The OpenAPI document, generated from the handlers' `#[utoipa::path]` attributes and
-//! the bodies' `ToSchema` derives.
+//! the bodies' `ToSchema` derives, then completed by three modifiers: the security
+//! schemes, every operation's error codes ([`errors`]) and the merchant webhooks
+//! ([`webhooks`]). `GET /openapi.json` serves it; `GET /docs` renders it.
+
+pub mod errors;
+pub mod webhooks;
 
 use actix_web::HttpResponse;
+use events::webhook::{
+    MerchantEvent, PaymentEvent, PaymentEventData, PaymentEventType, RenewalDueData,
+    RenewalDueEvent, RenewalDueEventType, SubscriptionEvent, SubscriptionEventData,
+    SubscriptionEventType,
+};
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use self::errors::ErrorCodes;
+use self::webhooks::Webhooks;
 
 use crate::error_body::{ErrorDetail, ErrorResponse};
 use crate::{admin, checkout, ops, payments, subscription, tiers};
@@ -26,8 +40,21 @@ use crate::{admin, checkout, ops, payments, subscription, tiers};
         ops::healthz,
         ops::readyz,
     ),
-    components(schemas(ErrorResponse, ErrorDetail)),
-    modifiers(&SecuritySchemes),
+    components(schemas(
+        ErrorResponse,
+        ErrorDetail,
+        MerchantEvent,
+        PaymentEvent,
+        PaymentEventType,
+        PaymentEventData,
+        SubscriptionEvent,
+        SubscriptionEventType,
+        SubscriptionEventData,
+        RenewalDueEvent,
+        RenewalDueEventType,
+        RenewalDueData,
+    )),
+    modifiers(&SecuritySchemes, &ErrorCodes, &Webhooks),
     tags(
         (name = "plans", description = "The plan catalogue"),
         (name = "checkout", description = "Buying a plan"),
@@ -35,6 +62,7 @@ use crate::{admin, checkout, ops, payments, subscription, tiers};
         (name = "subscription", description = "The caller's plan and usage"),
         (name = "admin", description = "Operator endpoints (ADMIN_TOKEN)"),
         (name = "operations", description = "Health and readiness"),
+        (name = "webhooks", description = "Events the event dispatcher POSTs to merchant endpoints"),
     )
 )]
 pub struct ApiDoc;
@@ -64,6 +92,22 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// Every operation of a path item.
+pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
 }
 
 /// The document as JSON (built once per call; it is small).
