@@ -24,5 +24,5 @@ pub use model::{
 };
 pub use postback::{Postback, PostbackError, PostbackFormat, PostbackInvoiceInfo};
 pub use token::{
-    sign_postback_token, sign_with, IdClaim, TokenError, TokenVerifier, VerifiedToken,
+    sign_postback_token, sign_with, IdClaim, IdKind, TokenError, TokenVerifier, VerifiedToken,
 };

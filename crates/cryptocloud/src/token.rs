@@ -40,10 +40,36 @@ pub struct VerifiedToken {
     pub exp: DateTime<Utc>,
     /// The `id` claim as text (an integer is written in decimal), if present.
     pub id: Option<String>,
+    /// What the `id` claim was.
+    pub id_kind: IdKind,
 }
 
-/// Verifies postback tokens: HS256 only, `exp` required (with leeway), and the
-/// `id` claim, when present, naming the postback's invoice.
+/// The forms of `id` claim a verified token can carry. The docs do not say whether
+/// CryptoCloud signs the invoice code or its numeric id, so only a string can be held
+/// against the postback's invoice; the worker confirms every postback with the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    /// A string naming the postback's invoice.
+    Invoice,
+    /// A number: CryptoCloud's own id, not comparable with the invoice code.
+    Numeric,
+    /// No `id` claim.
+    Absent,
+}
+
+impl IdKind {
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invoice => "invoice",
+            Self::Numeric => "numeric",
+            Self::Absent => "absent",
+        }
+    }
+}
+
+/// Verifies postback tokens: HS256 only, `exp` required (with leeway), and a string
+/// `id` claim naming the postback's invoice (a numeric or absent one is accepted).
 #[derive(Clone)]
 pub struct TokenVerifier {
     key: DecodingKey,
@@ -86,7 +112,7 @@ impl TokenVerifier {
         token: Option<&str>,
         invoice: &InvoiceId,
     ) -> Result<VerifiedToken, TokenError> {
-        let token = token.map(strip_bytes_literal).map(str::trim).unwrap_or("");
+        let token = token.map(strip_quotes).map(str::trim).unwrap_or("");
         if token.is_empty() {
             return Err(TokenError::Missing);
         }
@@ -118,18 +144,16 @@ impl TokenVerifier {
             },
         )?;
         let exp = DateTime::from_timestamp(data.claims.exp, 0).ok_or(TokenError::Malformed)?;
-        let id = match data.claims.id {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        let (id, id_kind) = match data.claims.id {
+            None | Some(Value::Null) => (None, IdKind::Absent),
+            Some(Value::String(s)) if id_matches(&s, invoice) => (Some(s), IdKind::Invoice),
+            Some(Value::String(_)) => return Err(TokenError::InvoiceMismatch),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                (Some(n.to_string()), IdKind::Numeric)
+            }
             Some(_) => return Err(TokenError::Malformed),
         };
-        if let Some(id) = &id {
-            if !id_matches(id, invoice) {
-                return Err(TokenError::InvoiceMismatch);
-            }
-        }
-        Ok(VerifiedToken { exp, id })
+        Ok(VerifiedToken { exp, id, id_kind })
     }
 }
 
@@ -145,12 +169,16 @@ fn id_matches(claim: &str, invoice: &InvoiceId) -> bool {
 }
 
 /// The docs print the token as a Python bytes literal (`b'eyJ…'`); accept that
-/// wrapping if a sender copies it. The signature is still checked.
-fn strip_bytes_literal(token: &str) -> &str {
+/// wrapping, or plain quotes, if a sender copies it. The signature is still checked.
+fn strip_quotes(token: &str) -> &str {
     let t = token.trim();
-    for quote in ['\'', '"'] {
-        if let Some(inner) = t.strip_prefix('b').and_then(|r| r.strip_prefix(quote)) {
-            if let Some(inner) = inner.strip_suffix(quote) {
+    let unprefixed = t.strip_prefix('b').unwrap_or(t);
+    for candidate in [unprefixed, t] {
+        for quote in ['\'', '"'] {
+            if let Some(inner) = candidate
+                .strip_prefix(quote)
+                .and_then(|r| r.strip_suffix(quote))
+            {
                 return inner;
             }
         }

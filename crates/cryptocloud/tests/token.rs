@@ -6,7 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::Utc;
 use cryptocloud::token::{unsigned_token, Algorithm};
-use cryptocloud::{sign_postback_token, sign_with, IdClaim, InvoiceId, TokenError, TokenVerifier};
+use cryptocloud::{
+    sign_postback_token, sign_with, IdClaim, IdKind, InvoiceId, TokenError, TokenVerifier,
+};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -172,11 +174,18 @@ fn id_of_another_invoice() {
         verifier().verify(Some(&token), &invoice()),
         Err(TokenError::InvoiceMismatch)
     );
-    let token = sign_postback_token(&secret(), IdClaim::Int(13), in_five_minutes());
-    assert_eq!(
-        verifier().verify(Some(&token), &invoice()),
-        Err(TokenError::InvoiceMismatch)
-    );
+}
+
+#[test]
+fn a_numeric_id_is_accepted_whatever_the_invoice_code() {
+    // CryptoCloud may sign its own numeric id, which the invoice code does not carry;
+    // the worker confirms the postback with the API before anything is applied.
+    for n in [13, 12_345_678] {
+        let token = sign_postback_token(&secret(), IdClaim::Int(n), in_five_minutes());
+        let verified = verifier().verify(Some(&token), &invoice()).unwrap();
+        assert_eq!(verified.id_kind, IdKind::Numeric);
+        assert_eq!(verified.id, Some(n.to_string()));
+    }
 }
 
 #[test]
@@ -208,6 +217,7 @@ fn absent_id_is_accepted() {
     let token = sign_postback_token(&secret(), IdClaim::None, in_five_minutes());
     let verified = verifier().verify(Some(&token), &invoice()).unwrap();
     assert_eq!(verified.id, None);
+    assert_eq!(verified.id_kind, IdKind::Absent);
 }
 
 #[test]
@@ -240,11 +250,27 @@ fn garbage_is_malformed() {
 }
 
 #[test]
-fn python_bytes_literal_wrapping_is_tolerated() {
+fn python_bytes_literal_and_plain_quote_wrapping_are_tolerated() {
     let token = sign_postback_token(&secret(), IdClaim::from(&invoice()), in_five_minutes());
-    assert!(verifier()
-        .verify(Some(&format!("b'{token}'")), &invoice())
-        .is_ok());
+    for wrapped in [
+        format!("b'{token}'"),
+        format!("b\"{token}\""),
+        format!("'{token}'"),
+        format!("\"{token}\""),
+        format!(" \"{token}\" "),
+    ] {
+        let verified = verifier().verify(Some(&wrapped), &invoice());
+        assert_eq!(
+            verified.map(|v| v.id_kind),
+            Ok(IdKind::Invoice),
+            "{wrapped}"
+        );
+    }
+    // Unbalanced quotes are not a wrapping: the token is malformed.
+    assert_eq!(
+        verifier().verify(Some(&format!("'{token}")), &invoice()),
+        Err(TokenError::Malformed)
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use cryptocloud::{Postback, PostbackError, TokenError, VerifiedToken};
+use cryptocloud::{IdKind, Postback, PostbackError, TokenError, VerifiedToken};
 use secrecy::SecretString;
 
 use crate::fields::{CurrencyCode, Status};
@@ -56,6 +56,8 @@ pub struct Intake {
     /// Receipt time minus the token's issue time (`exp` - 5 min): transit plus clock
     /// skew; negative when the sender's clock is ahead of ours.
     pub token_age_secs: f64,
+    /// What the token's `id` claim was (counted: it tells what CryptoCloud really signs).
+    pub token_id: IdKind,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,7 @@ impl Intaker {
         Ok(Intake {
             postback,
             token_age_secs: token_age_secs(&token, received_at),
+            token_id: token.id_kind,
         })
     }
 }

@@ -7,6 +7,7 @@ pub const REJECTED: &str = "webhook_postbacks_rejected_total";
 pub const PUBLISHED: &str = "webhook_postbacks_published_total";
 pub const PUBLISH_DURATION: &str = "webhook_publish_duration_seconds";
 pub const TOKEN_CLOCK_SKEW: &str = "webhook_token_clock_skew_seconds";
+pub const TOKEN_ID_CLAIMS: &str = "webhook_token_id_claims_total";
 
 /// Help texts, registered once at start.
 pub fn describe() {
@@ -31,6 +32,15 @@ pub fn describe() {
          clock skew. `direction` is `behind` when the token is older than our clock, `ahead` \
          when it claims to come from the future."
     );
+    metrics::describe_counter!(
+        TOKEN_ID_CLAIMS,
+        "Verified postback tokens by their id claim: `invoice` (names the postback's \
+         invoice), `numeric` (a number, not comparable), `absent`."
+    );
+}
+
+pub fn token_id(kind: &'static str) {
+    metrics::counter!(TOKEN_ID_CLAIMS, "kind" => kind).increment(1);
 }
 
 pub fn received() {

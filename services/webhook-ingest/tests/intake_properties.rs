@@ -60,10 +60,12 @@ enum TokenKind {
 impl TokenKind {
     fn outcome(&self) -> Option<TokenError> {
         match self {
-            TokenKind::Valid | TokenKind::PreviousKey | TokenKind::NoId => None,
+            TokenKind::Valid | TokenKind::PreviousKey | TokenKind::NoId | TokenKind::IntegerId => {
+                None
+            }
             TokenKind::WrongKey => Some(TokenError::BadSignature),
             TokenKind::Expired => Some(TokenError::Expired),
-            TokenKind::OtherInvoice | TokenKind::IntegerId => Some(TokenError::InvoiceMismatch),
+            TokenKind::OtherInvoice => Some(TokenError::InvoiceMismatch),
             TokenKind::AlgNone | TokenKind::Hs512 => Some(TokenError::Algorithm),
             TokenKind::Missing => Some(TokenError::Missing),
             // Anything may come of garbage, except acceptance.

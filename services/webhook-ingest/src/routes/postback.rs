@@ -152,8 +152,10 @@ async fn ingest(
     let Intake {
         postback,
         token_age_secs,
+        token_id,
     } = endpoint.intaker.accept(content_type, &body, Utc::now())?;
     telemetry::token_age(token_age_secs);
+    telemetry::token_id(token_id.as_str());
 
     let span = tracing::Span::current();
     span.record("invoice_id", postback.invoice_id.code());

@@ -63,3 +63,47 @@ async fn metrics_count_received_rejected_published_latency_and_clock_skew() {
     app.observer.next().await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn numeric_and_absent_token_ids_are_accepted_and_counted_by_kind() {
+    let app = spawn_app(|_| {}).await;
+    let exp = chrono::Utc::now() + chrono::Duration::minutes(5);
+    for id in [
+        cryptocloud::IdClaim::Int(7_654_321),
+        cryptocloud::IdClaim::None,
+    ] {
+        let mut body = postback(&invoice());
+        body.token = Some(cryptocloud::sign_postback_token(&secret(SECRET), id, exp));
+        assert_eq!(app.post(&body, PostbackFormat::Json).await.status(), 200);
+        app.observer.next().await;
+    }
+    // A string id naming another invoice is still refused.
+    let mut other = postback(&invoice());
+    other.token = Some(valid_token(&invoice()));
+    assert_eq!(app.post(&other, PostbackFormat::Json).await.status(), 401);
+    assert_eq!(
+        app.post(&postback(&invoice()), PostbackFormat::Json)
+            .await
+            .status(),
+        200
+    );
+    app.observer.next().await;
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for kind in ["numeric", "absent", "invoice"] {
+        let needle = format!("webhook_token_id_claims_total{{kind=\"{kind}\"}}");
+        assert!(
+            text.contains(&needle),
+            "{needle} missing from /metrics:\n{text}"
+        );
+    }
+    app.cleanup().await;
+}
