@@ -47,6 +47,7 @@ const SERVICES: [Service; 4] = [
         ],
         extra: &[
             "AUTH_JWT_SECRET_PREVIOUS",
+            "AUTH_JWT_AUDIENCE",
             "CRYPTOCLOUD_TIMEOUT_MS",
             "CHECKOUT_DB_POOL_SIZE",
             "CHECKOUT_MAX_BODY_BYTES",
@@ -110,6 +111,7 @@ const SERVICES: [Service; 4] = [
             "WORKER_BATCH_SIZE",
             "WORKER_MAX_ATTEMPTS",
             "WORKER_DB_POOL_SIZE",
+            "PAYMENT_TOLERANCE_PERCENT",
             "PLANS",
         ],
         // `Settings` (run, reconcile), `DatabaseSettings` (migrate), `BrokerSettings` (dlq).
