@@ -192,8 +192,9 @@ impl<'de> Deserialize<'de> for InvoiceStatus {
 pub struct Invoice {
     /// `INV-XXXXXXXX`.
     pub uuid: InvoiceId,
-    #[serde(with = "crate::timestamp")]
-    pub created: DateTime<Utc>,
+    /// Informational: an older captured info answer has none.
+    #[serde(default, with = "crate::timestamp::option")]
+    pub created: Option<DateTime<Utc>>,
     /// Deposit address; empty unless a coin was pre-selected.
     #[serde(default)]
     pub address: Option<String>,
@@ -202,9 +203,12 @@ pub struct Invoice {
     /// Who pays the network fee: `client` or `merchant`.
     #[serde(default)]
     pub side_commission: Option<String>,
-    /// Who pays the service fee.
+    /// Who pays the service fee (info and list answers).
     #[serde(default)]
     pub side_commission_cc: Option<String>,
+    /// The same, as create answers name it.
+    #[serde(default)]
+    pub side_commission_service: Option<String>,
     /// Amount (in crypto once a coin is chosen).
     #[serde(with = "crate::decimal")]
     pub amount: Decimal,

@@ -33,9 +33,10 @@ fn create_response_parses_every_documented_field() {
     assert_eq!(r.status, ApiStatus::Success);
     let inv = r.result;
     assert_eq!(inv.uuid.code(), "7Q2K9XAB");
-    assert_eq!(inv.created.nanosecond(), 123_456_000);
+    let created = inv.created.unwrap();
+    assert_eq!(created.nanosecond(), 123_456_000);
     assert_eq!(
-        inv.expiry_date.unwrap() - inv.created,
+        inv.expiry_date.unwrap() - created,
         chrono::Duration::hours(24)
     );
     assert_eq!(inv.address.as_deref(), Some(""));
@@ -123,9 +124,42 @@ fn list_response_with_timestamps_without_fraction() {
     assert_eq!(r.result.len(), 1);
     assert_eq!(
         r.result[0].created,
-        Utc.with_ymd_and_hms(2023, 1, 2, 12, 0, 0).unwrap()
+        Some(Utc.with_ymd_and_hms(2023, 1, 2, 12, 0, 0).unwrap())
     );
     assert_eq!(r.result[0].status, InvoiceStatus::Canceled);
+}
+
+#[test]
+fn info_answer_without_informational_fields_reads() {
+    // Only what we act on: no `created`, `expiry_date`, fees, currency or project.
+    let json = r#"{"status":"success","result":[
+      {"uuid":"INV-AAAA1111","status":"paid","amount":10.0,"received":10.0}]}"#;
+    let r: ApiResponse<Vec<Invoice>> = serde_json::from_str(json).unwrap();
+    let inv = &r.result[0];
+    assert_eq!(inv.uuid.code(), "AAAA1111");
+    assert_eq!(inv.status, InvoiceStatus::Paid);
+    assert_eq!(inv.amount, dec!(10));
+    assert_eq!(inv.received, Some(dec!(10)));
+    assert_eq!(inv.created, None);
+    assert_eq!(inv.expiry_date, None);
+    assert_eq!(inv.fee, None);
+    assert_eq!(inv.currency, None);
+    assert_eq!(inv.link, "");
+}
+
+#[test]
+fn captured_create_answer_forms_read() {
+    // As captured from the live service: `side_commission_service`, an exponent-notation
+    // fee, and an empty `logo`.
+    let json = r#"{"uuid":"INV-7Q2K9XAB","created":"2026-03-01 10:15:30.123456",
+      "side_commission":"client","side_commission_service":"merchant","status":"created",
+      "amount":0.0004265,"fee":1.499999996212864e-06,"fee_usd":0.09,
+      "project":{"id":101,"name":"Demo shop","fail":"","success":"","logo":""}}"#;
+    let inv: Invoice = serde_json::from_str(json).unwrap();
+    assert_eq!(inv.side_commission_service.as_deref(), Some("merchant"));
+    assert_eq!(inv.side_commission_cc, None);
+    assert_eq!(inv.fee, Some(dec!(0.000001499999996212864)));
+    assert_eq!(inv.project.unwrap().logo.as_deref(), Some(""));
 }
 
 #[test]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use crate::answer::{InvoiceAnswer, Kind};
 use crate::faults::ApiFaults;
 use crate::invoice::{PayError, Status};
 use crate::postback::PostbackOptions;
@@ -94,7 +95,7 @@ async fn list_invoices(state: web::Data<AppState>) -> HttpResponse {
         .store
         .invoices()
         .iter()
-        .map(|i| i.view(&ctx))
+        .map(|i| InvoiceAnswer::new(i, Kind::Info, &ctx))
         .collect();
     HttpResponse::Ok().json(all)
 }
@@ -109,7 +110,11 @@ async fn get_invoice(
         .store
         .invoice(&id)
         .ok_or_else(|| ControlError::NotFound(id.prefixed()))?;
-    Ok(HttpResponse::Ok().json(invoice.view(&state.view_context())))
+    Ok(HttpResponse::Ok().json(InvoiceAnswer::new(
+        &invoice,
+        Kind::Info,
+        &state.view_context(),
+    )))
 }
 
 /// Body of `POST /sandbox/invoices/{uuid}/pay`: the amount plus the postback options.
@@ -158,7 +163,7 @@ impl PayRequest {
 /// Answer of `POST /sandbox/invoices/{uuid}/pay`.
 #[derive(Debug, Serialize)]
 struct PayAnswer {
-    invoice: cryptocloud::Invoice,
+    invoice: InvoiceAnswer,
     /// This payment, in the invoice's coin.
     #[serde(serialize_with = "cryptocloud::decimal::serialize")]
     paid: Decimal,
@@ -209,7 +214,7 @@ async fn pay(
         0
     };
     Ok(HttpResponse::Ok().json(PayAnswer {
-        invoice: invoice.view(&state.view_context()),
+        invoice: InvoiceAnswer::new(&invoice, Kind::Info, &state.view_context()),
         paid: payment.amount,
         postbacks,
     }))
@@ -229,7 +234,8 @@ async fn expire(
         })
         .ok_or_else(|| ControlError::NotFound(id.prefixed()))?
         .map_err(ControlError::CannotExpire)?;
-    Ok(HttpResponse::Ok().json(json!({"invoice": invoice.view(&state.view_context())})))
+    Ok(HttpResponse::Ok()
+        .json(json!({"invoice": InvoiceAnswer::new(&invoice, Kind::Info, &state.view_context())})))
 }
 
 /// `POST /sandbox/invoices/{uuid}/postback`: (re)sends the postback of the invoice as it is
@@ -251,7 +257,7 @@ async fn postback(
         .ok_or_else(|| ControlError::NotFound(id.prefixed()))?;
     let postbacks = state.send_postbacks(&invoice, plan);
     Ok(HttpResponse::Ok().json(json!({
-        "invoice": invoice.view(&state.view_context()),
+        "invoice": InvoiceAnswer::new(&invoice, Kind::Info, &state.view_context()),
         "postbacks": postbacks,
     })))
 }

@@ -6,10 +6,11 @@
 //! leaves it for the merchant to settle) but takes no more payments.
 
 use chrono::{DateTime, Utc};
-use cryptocloud::{Invoice, InvoiceId, InvoiceStatus, PostbackInvoiceInfo, Project};
+use cryptocloud::{InvoiceId, InvoiceStatus, PostbackInvoiceInfo, Project};
 use rust_decimal::Decimal;
 
 use crate::currencies::{fiat_usd_rate, round, Coin};
+use crate::fees::{network_fee, service_fee_usd, SideCommission};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -52,6 +53,7 @@ pub struct NewInvoice {
     pub order_id: Option<String>,
     pub email: Option<String>,
     pub time_to_pay: chrono::Duration,
+    pub side_commission: SideCommission,
 }
 
 #[derive(Debug, Clone)]
@@ -63,9 +65,17 @@ pub struct InvoiceRecord {
     pub expiry: DateTime<Utc>,
     pub fiat_currency: String,
     pub amount_fiat: Decimal,
+    /// What the payer owes, in USD (with the network fee when the client pays it).
     pub amount_usd: Decimal,
-    /// What the payer owes, in `coin`.
+    /// What the payer owes, in `coin` (likewise).
     pub amount_crypto: Decimal,
+    pub side_commission: SideCommission,
+    /// Network fee, in `coin` and in USD.
+    pub fee: Decimal,
+    pub fee_usd: Decimal,
+    /// CryptoCloud's fee, always taken from the merchant, in `coin` and in USD.
+    pub service_fee: Decimal,
+    pub service_fee_usd: Decimal,
     pub coin: &'static Coin,
     pub address: String,
     pub order_id: Option<String>,
@@ -118,8 +128,19 @@ impl InvoiceRecord {
         now: DateTime<Utc>,
     ) -> Self {
         let rate = fiat_usd_rate(&new.fiat_currency).unwrap_or(Decimal::ONE);
-        let amount_usd = round(new.amount_fiat * rate, 2);
-        let amount_crypto = fiat_to_crypto(new.coin, rate, new.amount_fiat);
+        let base_usd = round(new.amount_fiat * rate, 2);
+        let base_crypto = fiat_to_crypto(new.coin, rate, new.amount_fiat);
+        let fee = network_fee(new.coin);
+        let fee_usd = new.coin.to_usd(fee);
+        let (amount_usd, amount_crypto) = match new.side_commission {
+            SideCommission::Client => (
+                round(base_usd + fee_usd, 2),
+                round(base_crypto + fee, new.coin.decimals),
+            ),
+            SideCommission::Merchant => (base_usd, base_crypto),
+        };
+        let service_fee_usd = service_fee_usd(base_usd);
+        let service_fee = round(service_fee_usd / new.coin.usd_rate(), new.coin.decimals);
         InvoiceRecord {
             id,
             number,
@@ -129,6 +150,11 @@ impl InvoiceRecord {
             amount_fiat: new.amount_fiat,
             amount_usd,
             amount_crypto,
+            side_commission: new.side_commission,
+            fee,
+            fee_usd,
+            service_fee,
+            service_fee_usd,
             coin: new.coin,
             address: if new.coin_selected {
                 address
@@ -160,10 +186,27 @@ impl InvoiceRecord {
         (self.amount_crypto - self.received).max(Decimal::ZERO)
     }
 
-    /// A fiat amount (in the invoice's currency) in the invoice's coin.
+    /// A fiat amount (in the invoice's currency) in the invoice's coin. When the client pays
+    /// the network fee, its share of the fee is added, so the invoice's own fiat amount pays
+    /// it exactly.
     pub fn fiat_to_crypto(&self, fiat: Decimal) -> Decimal {
         let rate = fiat_usd_rate(&self.fiat_currency).unwrap_or(Decimal::ONE);
-        fiat_to_crypto(self.coin, rate, fiat)
+        let base = fiat_to_crypto(self.coin, rate, fiat);
+        match self.side_commission {
+            SideCommission::Client if self.amount_fiat > Decimal::ZERO => {
+                base + round(self.fee * fiat / self.amount_fiat, self.coin.decimals)
+            }
+            _ => base,
+        }
+    }
+
+    /// What the merchant's balance gets from this invoice: what was received, less the
+    /// network and service fees (charged once anything arrived).
+    pub fn merchant_credit(&self) -> Decimal {
+        if self.received <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        (self.received - self.fee - self.service_fee).max(Decimal::ZERO)
     }
 
     /// Takes a payment of `amount` coins.
@@ -220,51 +263,6 @@ impl InvoiceRecord {
         }
     }
 
-    /// The invoice object of create, info and list.
-    pub fn view(&self, ctx: &ViewContext<'_>) -> Invoice {
-        let zero = Some(Decimal::ZERO);
-        let received = round(self.received, self.coin.decimals);
-        Invoice {
-            uuid: self.id.clone(),
-            created: self.created,
-            address: Some(self.address.clone()),
-            expiry_date: Some(self.expiry),
-            side_commission: Some("client".to_owned()),
-            side_commission_cc: Some("client".to_owned()),
-            amount: self.amount_crypto,
-            amount_usd: Some(self.amount_usd),
-            amount_in_fiat: Some(self.amount_fiat),
-            fee: zero,
-            fee_usd: zero,
-            service_fee: zero,
-            service_fee_usd: zero,
-            type_payments: Some("crypto".to_owned()),
-            fiat_currency: Some(self.fiat_currency.clone()),
-            status: self.status.api(),
-            is_email_required: Some(false),
-            link: format!("{}/{}", ctx.public_url, self.id.code()),
-            invoice_id: None,
-            currency: Some(self.coin.invoice_currency()),
-            project: Some(ctx.project.clone()),
-            test_mode: Some(true),
-            order_id: self.order_id.clone(),
-            received: Some(received),
-            received_usd: Some(self.coin.to_usd(self.received)),
-            to_surcharge: Some(if self.status == Status::Partial {
-                self.remaining()
-            } else {
-                Decimal::ZERO
-            }),
-            to_surcharge_usd: Some(if self.status == Status::Partial {
-                self.coin.to_usd(self.remaining())
-            } else {
-                Decimal::ZERO
-            }),
-            date_finished: self.date_finished,
-            invoice_status: self.status.is_paid().then(|| "success".to_owned()),
-        }
-    }
-
     /// The `invoice_info` snapshot of a postback.
     pub fn postback_info(&self, ctx: &ViewContext<'_>) -> PostbackInvoiceInfo {
         let mut info = PostbackInvoiceInfo::new(self.id.clone(), self.status.api());
@@ -279,7 +277,7 @@ impl InvoiceRecord {
         info.expiry_date = Some(self.expiry);
         info.address = Some(self.address.clone());
         info.currency = Some(self.coin.invoice_currency());
-        info.side_commission = Some("client".to_owned());
+        info.side_commission = Some(self.side_commission.as_str().to_owned());
         info.type_payments = Some("crypto".to_owned());
         info.is_email_required = Some(false);
         info.project = Some(ctx.project.clone());
@@ -310,6 +308,7 @@ mod tests {
             order_id: None,
             email: None,
             time_to_pay: Duration::minutes(30),
+            side_commission: SideCommission::Merchant,
         };
         (
             InvoiceRecord::new(
@@ -395,6 +394,20 @@ mod tests {
     }
 
     #[test]
+    fn a_client_side_fee_is_owed_by_the_payer_and_never_credited() {
+        let (mut inv, now) = invoice(dec!(25));
+        assert_eq!((inv.amount_crypto, inv.fee), (dec!(25), dec!(0.5)));
+        inv.side_commission = SideCommission::Client;
+        inv.amount_crypto += inv.fee;
+        assert_eq!(inv.fiat_to_crypto(dec!(25)), dec!(25.5));
+        assert_eq!(inv.fiat_to_crypto(dec!(10)), dec!(10.2));
+        assert_eq!(inv.merchant_credit(), dec!(0));
+        inv.pay(dec!(25.5), now).unwrap();
+        // Less the network fee (0.5) and the service fee (0.48).
+        assert_eq!(inv.merchant_credit(), dec!(24.52));
+    }
+
+    #[test]
     fn fiat_amounts_convert_exactly_for_the_invoice_amount() {
         let now = Utc::now();
         let new = NewInvoice {
@@ -405,6 +418,7 @@ mod tests {
             order_id: None,
             email: None,
             time_to_pay: Duration::hours(24),
+            side_commission: SideCommission::Client,
         };
         let mut inv = InvoiceRecord::new(
             InvoiceId::parse("EURBTC01").unwrap(),
@@ -413,7 +427,9 @@ mod tests {
             "bc1q".into(),
             now,
         );
-        assert_eq!(inv.amount_usd, dec!(21.59));
+        // 19.99 EUR is 21.59 USD, plus the BTC network fee of 0.09 USD.
+        assert_eq!(inv.amount_usd, dec!(21.68));
+        assert_eq!(inv.fee, dec!(0.0000015));
         let owed = inv.fiat_to_crypto(dec!(19.99));
         assert_eq!(owed, inv.amount_crypto);
         assert_eq!(inv.pay(owed, now).unwrap().after, Status::Paid);

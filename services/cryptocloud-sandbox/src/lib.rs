@@ -17,22 +17,26 @@
 //! Surfaces: the API under `/v2` (CryptoCloud's paths, `Authorization: Token <key>`),
 //! the payment page at `/{CODE}`, the control API under `/sandbox`, and `/healthz`.
 
+mod answer;
 mod api;
 mod control;
 mod currencies;
 mod delivery;
 mod faults;
+mod fees;
 mod invoice;
 mod page;
 mod postback;
 mod settings;
 mod startup;
 mod store;
+mod wire;
 
 pub use control::PayRequest;
 pub use cryptocloud::PostbackFormat;
 pub use delivery::{DeliveryAttempt, Outcome, TokenMode};
 pub use faults::{ApiFaults, HEADER_DROP, HEADER_FAIL, HEADER_LATENCY};
+pub use fees::SideCommission;
 pub use postback::{FormatChoice, PostbackOptions};
 pub use settings::{IdClaimMode, Settings, DEV_API_KEY, DEV_SECRET_KEY, DEV_SHOP_ID};
 pub use startup::Application;

@@ -145,6 +145,7 @@ async fn show(state: web::Data<AppState>, path: web::Path<String>) -> HttpRespon
             dt { "Status" } dd { span class={ "status status-" (invoice.status.as_str()) } { (invoice.status.as_str()) } }
             @if let Some(order) = &invoice.order_id { dt { "Order" } dd { (order) } }
             @if let Some(email) = &invoice.email { dt { "E-mail" } dd { (email) } }
+            dt { "Network fee" } dd { (invoice.fee) " " (coin.code) ", paid by the " (invoice.side_commission.as_str()) }
             dt { "Received" } dd { (round(invoice.received, coin.decimals)) " " (coin.code) }
             @if invoice.status == Status::Partial { dt { "Still owed" } dd { (invoice.remaining()) " " (coin.code) } }
             @if !invoice.address.is_empty() { dt { "Address" } dd { (invoice.address) } }

@@ -3,6 +3,8 @@
 //! binary starts with no configuration at all.
 
 use cryptocloud::PostbackFormat;
+
+use crate::fees::SideCommission;
 use platform::config::{empty_as_none, non_empty_secret, non_empty_string};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -90,6 +92,10 @@ pub struct Settings {
     /// `SANDBOX_ID_CLAIM`: `string` (default), `int` or `none`.
     #[serde(rename = "sandbox_id_claim", default)]
     pub id_claim: IdClaimMode,
+    /// `SANDBOX_SIDE_COMMISSION`: who pays the network fee, `client` (default; added to what
+    /// the payer owes) or `merchant` (taken from what the merchant receives).
+    #[serde(rename = "sandbox_side_commission", default)]
+    pub side_commission: SideCommission,
     /// `SANDBOX_SUCCESS_URL`: the project's success URL; the payment page redirects there.
     #[serde(rename = "sandbox_success_url", default = "default_success_url")]
     pub success_url: String,
@@ -133,6 +139,7 @@ impl Settings {
             postback_backoff_ms: 20,
             postback_timeout_ms: 5_000,
             id_claim: IdClaimMode::String,
+            side_commission: SideCommission::Client,
             success_url: default_success_url(),
             fail_url: default_fail_url(),
             latency_ms: 0,

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::faults::ApiFaults;
+use crate::fees::SideCommission;
 use crate::invoice::{InvoiceRecord, ViewContext};
 use crate::postback::{Dispatcher, Outgoing, Plan, Policy};
 use crate::settings::Settings;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub public_url: String,
     pub success_url: String,
     pub fail_url: String,
+    pub side_commission: SideCommission,
     pub project: Project,
 }
 
@@ -131,12 +133,14 @@ impl Application {
             public_url: public_url.clone(),
             success_url: settings.success_url.clone(),
             fail_url: settings.fail_url.clone(),
+            side_commission: settings.side_commission,
             project: Project {
                 id: Some(1),
                 name: Some("Sandbox project".to_owned()),
                 fail: Some(settings.fail_url.clone()),
                 success: Some(settings.success_url.clone()),
-                logo: None,
+                // Captured answers carry an empty string, not null.
+                logo: Some(String::new()),
             },
         });
 

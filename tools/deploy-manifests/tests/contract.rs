@@ -146,6 +146,7 @@ const SERVICES: [Service; 4] = [
             "SANDBOX_POSTBACK_BACKOFF_MS",
             "SANDBOX_POSTBACK_TIMEOUT_MS",
             "SANDBOX_ID_CLAIM",
+            "SANDBOX_SIDE_COMMISSION",
             "SANDBOX_SUCCESS_URL",
             "SANDBOX_FAIL_URL",
             "SANDBOX_LATENCY_MS",

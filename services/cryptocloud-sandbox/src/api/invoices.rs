@@ -1,14 +1,15 @@
 //! The invoice endpoints: create, info, cancel, list, statistics.
 
 use actix_web::{web, HttpResponse};
-use cryptocloud::{AddFields, ApiResponse, InvoiceId, Statistics, StatusAmounts, StatusCounts};
+use cryptocloud::{AddFields, ApiResponse, InvoiceId};
 use rust_decimal::Decimal;
 
 use super::auth::Authorized;
 use super::body::{date, Errors, JsonObject, REQUIRED};
 use super::error::ApiError;
+use crate::answer::{InvoiceAnswer, Kind, StatisticsAnswer};
 use crate::currencies::{default_coin, fiat_usd_rate, find_coin};
-use crate::invoice::{NewInvoice, Status};
+use crate::invoice::NewInvoice;
 use crate::startup::AppState;
 use crate::store::fake_address;
 
@@ -103,11 +104,18 @@ pub async fn create(
         order_id,
         email,
         time_to_pay,
+        side_commission: state.side_commission,
     };
     let invoice = state.store.create_invoice(new, fake_address(coin));
     tracing::Span::current().record("invoice_id", invoice.id.prefixed());
     tracing::info!(amount = %invoice.amount_fiat, currency = %invoice.fiat_currency, "invoice created");
-    Ok(HttpResponse::Ok().json(ApiResponse::success(invoice.view(&state.view_context()))))
+    Ok(
+        HttpResponse::Ok().json(ApiResponse::success(InvoiceAnswer::new(
+            &invoice,
+            Kind::Create,
+            &state.view_context(),
+        ))),
+    )
 }
 
 fn looks_like_email(text: &str) -> bool {
@@ -148,7 +156,7 @@ pub async fn info(
         .filter_map(|raw| InvoiceId::parse(raw.trim()).ok())
         .filter(|id| seen.insert(id.clone()))
         .filter_map(|id| state.store.invoice(&id))
-        .map(|invoice| invoice.view(&ctx))
+        .map(|invoice| InvoiceAnswer::new(&invoice, Kind::Info, &ctx))
         .collect();
     Ok(HttpResponse::Ok().json(ApiResponse::success(invoices)))
 }
@@ -234,7 +242,7 @@ pub async fn list(
         .iter()
         .skip(offset.unwrap_or(0) as usize)
         .take(limit as usize)
-        .map(|i| i.view(&ctx))
+        .map(|i| InvoiceAnswer::new(i, Kind::Info, &ctx))
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "success",
@@ -258,24 +266,17 @@ pub async fn statistics(
     let Some((start, end)) = period else {
         return Err(ApiError::validate("Invalid request."));
     };
-    let mut count = StatusCounts::default();
-    let mut amount = StatusAmounts::default();
+    let mut stats = StatisticsAnswer::default();
     for invoice in state.store.invoices() {
         if !(start..=end).contains(&invoice.created.date_naive()) {
             continue;
         }
+        // `amount_usd` is the invoice amount, with the network fee when the client pays it.
         let usd = invoice.amount_usd;
-        count.all += 1;
-        amount.all += usd;
-        let (n, sum) = match invoice.status {
-            Status::Created => (&mut count.created, &mut amount.created),
-            Status::Paid => (&mut count.paid, &mut amount.paid),
-            Status::Overpaid => (&mut count.overpaid, &mut amount.overpaid),
-            Status::Partial => (&mut count.partial, &mut amount.partial),
-            Status::Canceled => (&mut count.canceled, &mut amount.canceled),
-        };
-        *n += 1;
-        *sum += usd;
+        stats.count.all += 1;
+        stats.amount.all.0 += usd;
+        *stats.count.get_mut(invoice.status) += 1;
+        stats.amount.get_mut(invoice.status).0 += usd;
     }
-    Ok(HttpResponse::Ok().json(ApiResponse::success(Statistics { count, amount })))
+    Ok(HttpResponse::Ok().json(ApiResponse::success(stats)))
 }

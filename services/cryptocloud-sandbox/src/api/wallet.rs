@@ -1,38 +1,32 @@
 //! Balances and static wallets.
 
 use actix_web::{web, HttpResponse};
-use cryptocloud::{ApiResponse, Balance, StaticWallet};
+use cryptocloud::{ApiResponse, StaticWallet};
 use rust_decimal::Decimal;
 
 use super::auth::Authorized;
 use super::body::{Errors, JsonObject};
 use super::error::ApiError;
-use crate::currencies::{find_coin, round, COINS};
+use crate::answer::BalanceAnswer;
+use crate::currencies::{find_coin, COINS};
 use crate::startup::AppState;
 use crate::store::fake_address;
 
 /// `POST /v2/merchant/wallet/balance/all`: one entry per coin. Unlike CryptoCloud's test
-/// mode, payments made in the sandbox do count, so tests can see them.
+/// mode, payments made in the sandbox do count, so tests can see them; as at CryptoCloud,
+/// the network and service fees are not the merchant's money.
 #[tracing::instrument(skip_all)]
 pub async fn balance(_: Authorized, state: web::Data<AppState>) -> HttpResponse {
     let invoices = state.store.invoices();
-    let balances: Vec<Balance> = COINS
+    let balances: Vec<BalanceAnswer> = COINS
         .iter()
         .map(|coin| {
             let crypto: Decimal = invoices
                 .iter()
                 .filter(|i| std::ptr::eq(i.coin, coin))
-                .map(|i| i.received)
+                .map(|i| i.merchant_credit())
                 .sum();
-            let crypto = round(crypto, coin.decimals);
-            let usd = coin.to_usd(crypto);
-            Balance {
-                currency: coin.balance_currency(),
-                balance_crypto: crypto,
-                balance_usd: usd,
-                available_balance: crypto,
-                available_balance_usd: usd,
-            }
+            BalanceAnswer::new(coin, crypto)
         })
         .collect();
     HttpResponse::Ok().json(ApiResponse::success(balances))

@@ -19,9 +19,15 @@ async fn create_invoice_answers_with_the_documented_shape() {
     let invoice = sb.client.create_invoice(&request).await.unwrap();
 
     assert_eq!(invoice.status, InvoiceStatus::Created);
-    assert_eq!(invoice.amount, dec!(25.5));
-    assert_eq!(invoice.amount_usd, Some(dec!(25.5)));
+    // The client pays the network fee (0.5 USDT on TRC20): it is added to what is owed.
+    assert_eq!(invoice.amount, dec!(26));
+    assert_eq!(invoice.amount_usd, Some(dec!(26)));
     assert_eq!(invoice.amount_in_fiat, Some(dec!(25.50)));
+    assert_eq!(invoice.fee, Some(dec!(0.5)));
+    assert_eq!(invoice.fee_usd, Some(dec!(0.5)));
+    assert_eq!(invoice.service_fee_usd, Some(dec!(0.48)));
+    assert_eq!(invoice.side_commission.as_deref(), Some("client"));
+    assert_eq!(invoice.side_commission_service.as_deref(), Some("merchant"));
     assert_eq!(invoice.fiat_currency.as_deref(), Some("USD"));
     assert_eq!(invoice.order_id.as_deref(), Some("order-42"));
     assert_eq!(invoice.test_mode, Some(true));
@@ -30,11 +36,9 @@ async fn create_invoice_answers_with_the_documented_shape() {
     assert_eq!(currency.fullcode, "USDT_TRC20");
     assert_eq!(currency.code, "USDT");
     // time_to_pay of 30 minutes sets the expiry.
-    assert_eq!(
-        invoice.expiry_date.unwrap() - invoice.created,
-        Span::minutes(30)
-    );
-    assert!((Utc::now() - invoice.created).num_seconds().abs() < 5);
+    let created = invoice.created.unwrap();
+    assert_eq!(invoice.expiry_date.unwrap() - created, Span::minutes(30));
+    assert!((Utc::now() - created).num_seconds().abs() < 5);
     // The code: 8 uppercase alphanumerics; the link is the payment page.
     let code = invoice.uuid.code();
     assert_eq!(code.len(), 8);
@@ -87,8 +91,10 @@ async fn a_preselected_coin_gets_an_address_and_a_crypto_amount() {
         ..AddFields::default()
     });
     let invoice = sb.client.create_invoice(&request).await.unwrap();
-    assert_eq!(invoice.amount, dec!(0.0005));
-    assert_eq!(invoice.amount_usd, Some(dec!(30)));
+    // 30 USD at 60 000 USD/BTC, plus the BTC network fee (0.0000015 BTC, 0.09 USD).
+    assert_eq!(invoice.amount, dec!(0.0005015));
+    assert_eq!(invoice.amount_usd, Some(dec!(30.09)));
+    assert_eq!(invoice.fee, Some(dec!(0.0000015)));
     assert!(
         invoice
             .address
@@ -180,7 +186,7 @@ async fn info_takes_ids_with_or_without_the_prefix_and_skips_unknown_ones() {
         found.iter().map(|i| i.uuid.clone()).collect::<Vec<_>>(),
         vec![a.uuid.clone(), b.uuid.clone()]
     );
-    assert_eq!(found[0].amount, dec!(10));
+    assert_eq!(found[0].amount, dec!(10.5));
 
     let auth = format!("Token {DEV_API_KEY}");
     let bare = a.uuid.code().to_owned();
@@ -393,10 +399,13 @@ async fn statistics_count_and_sum_per_status() {
         ),
         (1, 1, 1, 1, 1)
     );
-    assert_eq!(stats.amount.all, dec!(43.5));
-    assert_eq!(stats.amount.paid, dec!(10));
-    assert_eq!(stats.amount.partial, dec!(20));
-    assert_eq!(stats.amount.created, dec!(1.5));
+    // Invoice amounts in USD, with the client's network fee (0.5 each).
+    assert_eq!(stats.amount.all, dec!(46));
+    assert_eq!(stats.amount.paid, dec!(10.5));
+    assert_eq!(stats.amount.partial, dec!(20.5));
+    assert_eq!(stats.amount.overpaid, dec!(5.5));
+    assert_eq!(stats.amount.canceled, dec!(7.5));
+    assert_eq!(stats.amount.created, dec!(2));
     let empty = sb
         .client
         .statistics(today - Span::days(9), today - Span::days(8))
@@ -426,9 +435,11 @@ async fn balance_reflects_payments_per_coin() {
         .iter()
         .find(|b| b.currency.code == "USDT_TRC20")
         .unwrap();
-    assert_eq!(usdt.balance_crypto, dec!(29));
-    assert_eq!(usdt.balance_usd, dec!(29));
-    assert_eq!(usdt.available_balance, dec!(29));
+    // Received 25.5 + 4.2 USDT; each invoice's network fee (0.5) and service fee (0.48,
+    // 0.19) are not the merchant's.
+    assert_eq!(usdt.balance_crypto, dec!(28.03));
+    assert_eq!(usdt.balance_usd, dec!(28.03));
+    assert_eq!(usdt.available_balance, dec!(28.03));
 }
 
 #[tokio::test]

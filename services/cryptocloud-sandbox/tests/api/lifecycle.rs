@@ -15,7 +15,8 @@ async fn a_full_payment_makes_the_invoice_paid() {
     assert_eq!(answer["postbacks"], 1);
     let now = sb.info(&invoice.uuid).await;
     assert_eq!(now.status, InvoiceStatus::Paid);
-    assert_eq!(now.received, Some(dec!(25)));
+    // 25 USD plus the client's 0.5 USDT network fee.
+    assert_eq!(now.received, Some(dec!(25.5)));
     assert_eq!(now.invoice_status.as_deref(), Some("success"));
     assert!(now.date_finished.is_some());
     // Paying again is refused and changes nothing.
@@ -23,7 +24,7 @@ async fn a_full_payment_makes_the_invoice_paid() {
     assert_eq!(response.status(), 409);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_payable");
-    assert_eq!(sb.info(&invoice.uuid).await.received, Some(dec!(25)));
+    assert_eq!(sb.info(&invoice.uuid).await.received, Some(dec!(25.5)));
 }
 
 #[tokio::test]
@@ -35,7 +36,8 @@ async fn paying_more_makes_it_overpaid() {
     assert_eq!(answer["postbacks"], 1);
     let now = sb.info(&invoice.uuid).await;
     assert_eq!(now.status, InvoiceStatus::Overpaid);
-    assert_eq!(now.received, Some(dec!(30)));
+    // 30 USD and its share of the network fee (0.6).
+    assert_eq!(now.received, Some(dec!(30.6)));
 }
 
 #[tokio::test]
@@ -47,19 +49,19 @@ async fn paying_less_makes_it_partial_and_a_top_up_paid() {
     assert_eq!(answer["postbacks"], 0, "no postback for a partial payment");
     let now = sb.info(&invoice.uuid).await;
     assert_eq!(now.status, InvoiceStatus::Partial);
-    assert_eq!(now.received, Some(dec!(10)));
-    assert_eq!(now.to_surcharge, Some(dec!(15)));
+    assert_eq!(now.received, Some(dec!(10.2)));
+    assert_eq!(now.to_surcharge, Some(dec!(15.3)));
     // A partial invoice cannot be cancelled.
     assert!(sb.client.cancel_invoice(&invoice.uuid).await.is_err());
 
     // Without an amount the top-up pays what is still owed.
     let answer = sb.pay_ok(&invoice.uuid, json!({})).await;
-    assert_eq!(answer["paid"], json!(15));
+    assert_eq!(answer["paid"], json!(15.3));
     assert_eq!(answer["invoice"]["status"], "paid");
     assert_eq!(answer["postbacks"], 1);
     let now = sb.info(&invoice.uuid).await;
     assert_eq!(now.status, InvoiceStatus::Paid);
-    assert_eq!(now.received, Some(dec!(25)));
+    assert_eq!(now.received, Some(dec!(25.5)));
     assert_eq!(now.to_surcharge, Some(dec!(0)));
 }
 
@@ -139,7 +141,8 @@ async fn a_partial_invoice_that_expires_stays_partial_and_takes_no_top_up() {
     assert_eq!(response.status(), 409);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "expired");
-    assert_eq!(sb.info(&invoice.uuid).await.received, Some(dec!(5)));
+    // 5 USD and its share of the network fee.
+    assert_eq!(sb.info(&invoice.uuid).await.received, Some(dec!(5.1)));
 }
 
 #[tokio::test]
@@ -189,10 +192,11 @@ async fn amount_crypto_pays_in_the_invoice_coin() {
     });
     let invoice = sb.client.create_invoice(&request).await.unwrap();
     let answer = sb
-        .pay_ok(&invoice.uuid, json!({"amount_crypto": 0.0002}))
+        .pay_ok(&invoice.uuid, json!({"amount_crypto": 0.0002006}))
         .await;
     assert_eq!(answer["invoice"]["status"], "partial");
     let answer = sb.pay_ok(&invoice.uuid, json!({"amount": 18})).await;
     assert_eq!(answer["invoice"]["status"], "paid");
-    assert_eq!(sb.info(&invoice.uuid).await.received, Some(dec!(0.0005)));
+    // 18 USD is 0.0003 BTC plus its share of the fee (0.0000009).
+    assert_eq!(sb.info(&invoice.uuid).await.received, Some(dec!(0.0005015)));
 }

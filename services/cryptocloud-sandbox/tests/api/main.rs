@@ -7,3 +7,4 @@ mod helpers;
 mod lifecycle;
 mod page;
 mod postbacks;
+mod schema;

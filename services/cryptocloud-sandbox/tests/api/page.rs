@@ -46,7 +46,9 @@ async fn the_page_shows_the_amount_status_and_four_buttons() {
     let (status, html) = page(&sb, &invoice).await;
     assert_eq!(status, 200);
     assert!(html.contains("25.50 USD"), "{html}");
-    assert!(html.contains("25.5 USDT"), "{html}");
+    // With the client's network fee of 0.5 USDT.
+    assert!(html.contains("26 USDT"), "{html}");
+    assert!(html.contains("0.5 USDT, paid by the client"), "{html}");
     assert!(html.contains(&invoice.uuid.prefixed()));
     assert!(html.contains("status-created"));
     assert!(html.contains(invoice.order_id.as_deref().unwrap()));
@@ -97,14 +99,14 @@ async fn pay_part_keeps_the_payer_on_the_page_with_the_invoice_partial() {
     assert_eq!(location, Some(format!("/{}", invoice.uuid.code())));
     let now = sb.info(&invoice.uuid).await;
     assert_eq!(now.status, InvoiceStatus::Partial);
-    assert_eq!(now.received, Some(dec!(12.5)));
+    assert_eq!(now.received, Some(dec!(12.75)));
     let (_, html) = page(&sb, &invoice).await;
     assert!(
         html.contains("status-partial") && html.contains("Still owed"),
         "{html}"
     );
     // The top-up button pays the rest.
-    assert!(html.contains("Pay in full · 12.5 USDT"), "{html}");
+    assert!(html.contains("Pay in full · 12.75 USDT"), "{html}");
     let (status, location) = press(&sb, &invoice, "full").await;
     assert_eq!(
         (status, location.as_deref()),
@@ -124,7 +126,7 @@ async fn overpay_makes_the_invoice_overpaid() {
     );
     let now = sb.info(&invoice.uuid).await;
     assert_eq!(now.status, InvoiceStatus::Overpaid);
-    assert_eq!(now.received, Some(dec!(27.5)));
+    assert_eq!(now.received, Some(dec!(28.05)));
 }
 
 #[tokio::test]

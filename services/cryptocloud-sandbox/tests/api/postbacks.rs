@@ -36,7 +36,7 @@ async fn a_paid_invoice_sends_a_signed_json_postback_that_the_verifier_accepts()
         invoice.uuid.code(),
         "bare code in postbacks"
     );
-    assert_eq!(raw["amount_crypto"], json!(25));
+    assert_eq!(raw["amount_crypto"], json!(25.5));
     assert_eq!(raw["currency"], "USDT_TRC20");
     assert_eq!(raw["order_id"], invoice.order_id.clone().unwrap());
     assert_eq!(raw["invoice_info"]["uuid"], invoice.uuid.prefixed());
@@ -93,7 +93,8 @@ async fn overpaid_sends_a_postback_and_partial_does_not() {
         postback.invoice_id, over.uuid,
         "the first postback is the overpaid one"
     );
-    assert_eq!(postback.amount_crypto, dec!(12));
+    // 12 USD and its share of the client's network fee.
+    assert_eq!(postback.amount_crypto, dec!(12.6));
     assert_eq!(
         postback.invoice_info.unwrap().status,
         InvoiceStatus::Overpaid
@@ -103,7 +104,7 @@ async fn overpaid_sends_a_postback_and_partial_does_not() {
     sb.pay_ok(&partial.uuid, json!({})).await;
     let postback = receiver.next().await.postback();
     assert_eq!(postback.invoice_id, partial.uuid);
-    assert_eq!(postback.amount_crypto, dec!(25));
+    assert_eq!(postback.amount_crypto, dec!(25.5));
 }
 
 #[tokio::test]
@@ -125,7 +126,8 @@ async fn form_format_by_configuration_and_per_request() {
             .map(|(_, v)| v.clone())
     };
     assert_eq!(get("invoice_id").as_deref(), Some(invoice.uuid.code()));
-    assert_eq!(get("amount_crypto").as_deref(), Some("7.5"));
+    // 7.5 USD plus the 0.5 USDT network fee the client pays.
+    assert_eq!(get("amount_crypto").as_deref(), Some("8"));
     // invoice_info travels as a JSON string.
     let info: Value = serde_json::from_str(&get("invoice_info").unwrap()).unwrap();
     assert_eq!(info["uuid"], invoice.uuid.prefixed());
