@@ -63,6 +63,12 @@ pub async fn spawn_app_via(amqp_url: AmqpUrl, configure: impl FnOnce(&mut Settin
 }
 
 impl TestApp {
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

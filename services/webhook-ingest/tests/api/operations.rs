@@ -37,15 +37,7 @@ async fn metrics_count_received_rejected_published_latency_and_clock_skew() {
         401
     );
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
 
     for needle in [
         "webhook_postbacks_received_total ",
@@ -89,15 +81,7 @@ async fn numeric_and_absent_token_ids_are_accepted_and_counted_by_kind() {
     );
     app.observer.next().await;
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for kind in ["numeric", "absent", "invoice"] {
         let needle = format!("webhook_token_id_claims_total{{kind=\"{kind}\"}}");
         assert!(
