@@ -51,6 +51,7 @@ impl AppState {
             order_id: invoice.order_id.clone(),
             token: None,
             invoice_info: Some(invoice.postback_info(&self.view_context())),
+            invoice_info_ignored: None,
             format: plan.format,
         };
         let outgoing = Outgoing {
@@ -104,6 +105,9 @@ impl Application {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.postback_timeout_ms))
             .connect_timeout(Duration::from_secs(5))
+            // Under a receiver's keep-alive (actix closes idle connections after 5 s): reusing
+            // a connection the receiver is closing fails the attempt without an answer.
+            .pool_idle_timeout(Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("CryptoCloud-sandbox/postback")
             .build()

@@ -30,6 +30,13 @@ pub struct Settings {
         deserialize_with = "positive_millis"
     )]
     pub ingest_publish_timeout_ms: u64,
+    /// The whole body must arrive within this long of the request head: a body trickled
+    /// byte by byte does not hold a connection for ever (408 `body_timeout`).
+    #[serde(
+        default = "default_body_timeout_ms",
+        deserialize_with = "positive_millis"
+    )]
+    pub ingest_body_timeout_ms: u64,
     /// Source networks allowed to post (comma-separated CIDRs); empty allows everyone.
     #[serde(default, deserialize_with = "networks")]
     pub ingest_allowed_networks: Vec<IpNet>,
@@ -52,6 +59,7 @@ impl Settings {
             ingest_listen: "127.0.0.1:0".to_owned(),
             cryptocloud_token_leeway_secs: default_leeway_secs(),
             ingest_publish_timeout_ms: default_publish_timeout_ms(),
+            ingest_body_timeout_ms: default_body_timeout_ms(),
             ingest_allowed_networks: Vec::new(),
             ingest_trusted_proxies: Vec::new(),
             ingest_rate_limit_per_minute: 0,
@@ -60,6 +68,10 @@ impl Settings {
 
     pub fn publish_timeout(&self) -> Duration {
         Duration::from_millis(self.ingest_publish_timeout_ms)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.ingest_body_timeout_ms)
     }
 
     pub fn token_leeway(&self) -> Duration {
@@ -75,7 +87,13 @@ fn default_leeway_secs() -> u64 {
     60
 }
 
+// Well under a sender's own timeout (the sandbox's is 5 s; CryptoCloud's is unknown): the
+// postback must get our 503, not a timeout it may log as a different failure.
 fn default_publish_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_body_timeout_ms() -> u64 {
     5000
 }
 
@@ -145,7 +163,7 @@ mod tests {
         let s = build(&[("cryptocloud_secret_key", "k")]).unwrap();
         assert_eq!(s.ingest_listen, "0.0.0.0:8081");
         assert_eq!(s.cryptocloud_token_leeway_secs, 60);
-        assert_eq!(s.ingest_publish_timeout_ms, 5000);
+        assert_eq!(s.ingest_publish_timeout_ms, 2000);
         assert_eq!(s.amqp_url.expose(), "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert!(s.ingest_allowed_networks.is_empty());
         assert_eq!(s.ingest_rate_limit_per_minute, 0);
