@@ -44,7 +44,12 @@ pub struct Postback {
     pub order_id: Option<String>,
     /// The JWT; `None` when absent or empty. Never printed by `Debug`.
     pub token: Option<String>,
+    /// A hint only: `None` when absent or when it could not be read (see
+    /// `invoice_info_ignored`).
     pub invoice_info: Option<PostbackInvoiceInfo>,
+    /// Why an `invoice_info` that was sent was ignored (not JSON, not an invoice snapshot,
+    /// nested form keys, repeated, another invoice's). Never refuses the postback.
+    pub invoice_info_ignored: Option<String>,
     pub format: PostbackFormat,
 }
 
@@ -58,6 +63,7 @@ impl fmt::Debug for Postback {
             .field("order_id", &self.order_id)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("invoice_info", &self.invoice_info)
+            .field("invoice_info_ignored", &self.invoice_info_ignored)
             .field("format", &self.format)
             .finish()
     }
@@ -184,6 +190,16 @@ impl PostbackError {
     }
 }
 
+/// The flat fields a postback is acted on by; only these may not repeat.
+const USED_FIELDS: [&str; 6] = [
+    "status",
+    "invoice_id",
+    "amount_crypto",
+    "currency",
+    "order_id",
+    "token",
+];
+
 /// One field's raw value, as the encoding delivered it.
 enum Raw {
     Json(Box<RawValue>),
@@ -199,11 +215,14 @@ impl Fields {
         self.entries.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
+    /// A repeated key is refused only when it is one of the fields acted on: which copy
+    /// would count is ambiguous. Any other key may repeat.
     fn check_duplicates(&self) -> Result<(), PostbackError> {
-        let mut seen = std::collections::BTreeSet::new();
-        for (key, _) in &self.entries {
-            if !seen.insert(key.as_str()) {
-                return Err(PostbackError::DuplicateField { field: key.clone() });
+        for field in USED_FIELDS {
+            if self.entries.iter().filter(|(k, _)| k == field).count() > 1 {
+                return Err(PostbackError::DuplicateField {
+                    field: field.to_string(),
+                });
             }
         }
         Ok(())
@@ -284,20 +303,33 @@ impl Fields {
         Ok((!text.is_empty()).then(|| text.to_owned()))
     }
 
-    /// An object in JSON mode, or JSON text (either mode).
-    fn invoice_info(&self) -> Result<Option<PostbackInvoiceInfo>, PostbackError> {
+    /// An object in JSON mode, or JSON text (either mode). It is only a hint: `Err` says
+    /// why what was sent cannot be read, and the caller ignores it.
+    fn invoice_info(&self) -> Result<Option<PostbackInvoiceInfo>, String> {
         const FIELD: &str = "invoice_info";
-        let json_text = match self.get(FIELD) {
-            None => return Ok(None),
-            Some(Raw::Form(s)) => s.clone(),
-            Some(Raw::Json(raw)) => {
+        let mut copies = self.entries.iter().filter(|(k, _)| k == FIELD);
+        let (Some((_, raw)), None) = (copies.next(), copies.next()) else {
+            if self.entries.iter().any(|(k, _)| k == FIELD) {
+                return Err("sent more than once".to_owned());
+            }
+            if self
+                .entries
+                .iter()
+                .any(|(k, _)| k.starts_with("invoice_info["))
+            {
+                return Err("sent as nested form keys".to_owned());
+            }
+            return Ok(None);
+        };
+        let json_text = match raw {
+            Raw::Form(s) => s.clone(),
+            Raw::Json(raw) => {
                 let token = raw.get().trim();
                 if token == "null" {
                     return Ok(None);
                 }
                 if token.starts_with('"') {
-                    serde_json::from_str::<String>(token)
-                        .map_err(|e| invalid(FIELD, e.to_string()))?
+                    serde_json::from_str::<String>(token).map_err(|e| e.to_string())?
                 } else {
                     token.to_owned()
                 }
@@ -308,7 +340,7 @@ impl Fields {
         }
         serde_json::from_str::<PostbackInvoiceInfo>(&json_text)
             .map(Some)
-            .map_err(|e| invalid(FIELD, e.to_string()))
+            .map_err(|e| format!("not an invoice snapshot: {e}"))
     }
 }
 
@@ -392,19 +424,18 @@ impl Postback {
         let currency = fields.required_text("currency")?;
         let order_id = fields.text("order_id")?;
         let token = fields.token()?;
-        let invoice_info = fields.invoice_info()?;
-        if let Some(info) = &invoice_info {
-            if info.uuid != invoice_id {
-                return Err(invalid(
-                    "invoice_info",
-                    format!(
-                        "uuid {} does not match invoice_id {}",
-                        info.uuid,
-                        invoice_id.code()
-                    ),
-                ));
-            }
-        }
+        let (invoice_info, invoice_info_ignored) = match fields.invoice_info() {
+            Ok(Some(info)) if info.uuid != invoice_id => (
+                None,
+                Some(format!(
+                    "its uuid {} is not invoice_id {}",
+                    info.uuid,
+                    invoice_id.code()
+                )),
+            ),
+            Ok(info) => (info, None),
+            Err(why) => (None, Some(why)),
+        };
         Ok(Postback {
             status,
             invoice_id,
@@ -413,6 +444,7 @@ impl Postback {
             order_id,
             token,
             invoice_info,
+            invoice_info_ignored,
             format,
         })
     }

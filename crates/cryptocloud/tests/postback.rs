@@ -174,18 +174,6 @@ fn errors_name_the_field() {
             "order_id",
         ),
         (
-            r#"{"status":"success","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC","invoice_info":"not json"}"#,
-            "invoice_info",
-        ),
-        (
-            r#"{"status":"success","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC","invoice_info":{"uuid":"INV-7Q2K9XAB"}}"#,
-            "invoice_info",
-        ),
-        (
-            r#"{"status":"success","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC","invoice_info":{"uuid":"INV-OTHER123","status":"paid"}}"#,
-            "invoice_info",
-        ),
-        (
             r#"{"status":"success","status":"fail","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC"}"#,
             "status",
         ),
@@ -207,6 +195,81 @@ fn errors_name_the_field() {
         assert_eq!(err.field(), Some(*field), "{body} -> {err}");
         assert!(err.to_string().contains(field), "{err}");
     }
+}
+
+/// `invoice_info` is a hint: what cannot be read is ignored (and said why), never refused.
+#[test]
+fn an_unreadable_invoice_info_is_ignored_not_refused() {
+    const FLAT: &str = "status=success&invoice_id=7Q2K9XAB&amount_crypto=1&currency=BTC";
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"status":"success","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC","invoice_info":"not json"}"#,
+            "not an invoice snapshot",
+        ),
+        (
+            r#"{"status":"success","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC","invoice_info":{"uuid":"INV-7Q2K9XAB"}}"#,
+            "not an invoice snapshot",
+        ),
+        (
+            r#"{"status":"success","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC","invoice_info":{"uuid":"INV-OTHER123","status":"paid"}}"#,
+            "is not invoice_id",
+        ),
+        (
+            r#"{"status":"success","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC","invoice_info":[1,2]}"#,
+            "not an invoice snapshot",
+        ),
+    ];
+    let form_cases = [
+        (
+            format!("{FLAT}&invoice_info=%7Bbroken"),
+            "not an invoice snapshot",
+        ),
+        (
+            format!("{FLAT}&invoice_info=python%3A+%7B%27uuid%27%3A+1%7D"),
+            "not an invoice snapshot",
+        ),
+        (
+            format!("{FLAT}&invoice_info%5Buuid%5D=INV-7Q2K9XAB&invoice_info%5Bstatus%5D=paid"),
+            "nested form keys",
+        ),
+        (
+            format!("{FLAT}&invoice_info=%7B%7D&invoice_info=%7B%7D"),
+            "more than once",
+        ),
+    ];
+    let all = cases
+        .iter()
+        .map(|(b, w)| (b.to_string(), *w))
+        .chain(form_cases.iter().map(|(b, w)| (b.clone(), *w)));
+    for (body, why) in all {
+        let pb = Postback::parse(None, body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(pb.invoice_info, None, "{body}");
+        let ignored = pb.invoice_info_ignored.expect("says why");
+        assert!(ignored.contains(why), "{body}: {ignored}");
+        assert_eq!(pb.invoice_id.code(), "7Q2K9XAB");
+    }
+}
+
+#[test]
+fn only_the_six_used_fields_may_not_repeat() {
+    const FLAT: &str =
+        "status=success&invoice_id=7Q2K9XAB&amount_crypto=1&currency=BTC&order_id=o-1&token=t";
+    for field in [
+        "status",
+        "invoice_id",
+        "amount_crypto",
+        "currency",
+        "order_id",
+        "token",
+    ] {
+        let body = format!("{FLAT}&{field}=again");
+        assert_eq!(field_error(None, &body).field(), Some(field), "{body}");
+    }
+    let extra = format!("{FLAT}&note=a&note=b&invoice_info%5Bx%5D=1&invoice_info%5Bx%5D=2");
+    let pb = Postback::parse(None, extra.as_bytes()).unwrap();
+    assert_eq!(pb.order_id.as_deref(), Some("o-1"));
+    let json = r#"{"status":"success","invoice_id":"7Q2K9XAB","amount_crypto":1,"currency":"BTC","extra":1,"extra":2}"#;
+    assert!(Postback::parse(None, json.as_bytes()).is_ok());
 }
 
 #[test]
@@ -251,6 +314,7 @@ fn bodies_the_sandbox_writes_parse_back() {
         order_id: Some("order 42 & co".to_owned()),
         token: Some(TOKEN.to_owned()),
         invoice_info: Some(info),
+        invoice_info_ignored: None,
         format: PostbackFormat::Json,
     };
     let json = pb.to_json_body();
@@ -277,6 +341,7 @@ fn bodies_the_sandbox_writes_parse_back() {
         order_id: None,
         token: None,
         invoice_info: None,
+        invoice_info_ignored: None,
         ..pb
     };
     let parsed = Postback::parse(None, bare.to_form_body().as_bytes()).unwrap();

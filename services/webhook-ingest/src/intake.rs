@@ -10,6 +10,7 @@ use secrecy::SecretString;
 
 use crate::fields::{CurrencyCode, Status};
 use crate::message::{message_id, AcceptedPostback};
+use crate::telemetry;
 use crate::verifier::KeyRing;
 
 /// CryptoCloud's tokens expire this long after the postback was sent.
@@ -96,12 +97,25 @@ fn validate(p: Postback, received_at: DateTime<Utc>) -> Result<AcceptedPostback,
     let invalid =
         |field: &'static str| move |message: String| Rejection::InvalidField { field, message };
     let postback_status = Status::parse(&p.status).map_err(invalid("status"))?;
-    let invoice_status = p
+    // `invoice_info` is a hint (the worker asks CryptoCloud): what cannot be read is
+    // logged and ignored, never a reason to refuse the postback.
+    let mut ignored = p.invoice_info_ignored.clone();
+    let invoice_status = match p
         .invoice_info
         .as_ref()
-        .map(|info| Status::parse(info.status.as_str()))
-        .transpose()
-        .map_err(invalid("invoice_info.status"))?;
+        .map(|i| Status::parse(i.status.as_str()))
+    {
+        Some(Ok(status)) => Some(status),
+        Some(Err(why)) => {
+            ignored = Some(format!("its status {why}"));
+            None
+        }
+        None => None,
+    };
+    if let Some(why) = &ignored {
+        tracing::warn!(invoice_id = p.invoice_id.code(), reason = %why, "invoice_info ignored");
+        telemetry::invoice_info_ignored();
+    }
     let currency = CurrencyCode::parse(&p.currency).map_err(invalid("currency"))?;
     // The parser refuses negatives; zero stays acceptable (test-mode confirmations).
     let identity_status = invoice_status.as_ref().unwrap_or(&postback_status);

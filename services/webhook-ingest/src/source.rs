@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-/// Past this many tracked sources, idle ones are forgotten (an idle bucket is full, which
-/// is the same as no bucket).
-const PRUNE_ABOVE: usize = 4096;
+/// Most sources with a bucket of their own. Past it, new sources share one overflow
+/// bucket until idle ones are forgotten: a flood of spoofed or rotating addresses costs
+/// bounded memory, and sources already tracked keep their own budget.
+pub const MAX_SOURCES: usize = 65_536;
+/// The buckets are split over this many independently locked shards.
+const SHARDS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SourceDenied {
@@ -96,7 +99,20 @@ pub fn source_address(
 pub struct RateLimiter {
     capacity: f64,
     per_sec: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// An idle bucket is full again after this long, the same as having none.
+    full_after: Duration,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<Mutex<Shard>>,
+    /// Shared by the sources that found their shard full.
+    overflow: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Shard {
+    buckets: HashMap<IpAddr, Bucket>,
+    /// When idle buckets were last forgotten: at most once per `full_after`, so the sweep
+    /// costs O(1) per request amortised, not O(n) on every request of a flood.
+    swept: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,41 +121,87 @@ struct Bucket {
     updated: Instant,
 }
 
+impl Bucket {
+    /// Refills for the time since the last update, then takes one token or says how long
+    /// until one is available.
+    fn take(&mut self, capacity: f64, per_sec: f64, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * per_sec).min(capacity);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / per_sec))
+        }
+    }
+}
+
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
         let capacity = f64::from(per_minute.max(1));
+        let now = Instant::now();
+        let full = Bucket {
+            tokens: capacity,
+            updated: now,
+        };
         RateLimiter {
             capacity,
             per_sec: capacity / 60.0,
-            buckets: Mutex::new(HashMap::new()),
+            full_after: Duration::from_secs(60),
+            hasher: Default::default(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        buckets: HashMap::new(),
+                        swept: now,
+                    })
+                })
+                .collect(),
+            overflow: Mutex::new(full),
         }
     }
 
     /// Takes one token for `source`, or says how long until one is available.
     pub fn take(&self, source: IpAddr, now: Instant) -> Result<(), Duration> {
+        use std::hash::BuildHasher;
         let key = bucket_key(source);
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
         // A poisoned lock only means another request panicked mid-update; the map is
         // still usable.
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > PRUNE_ABOVE {
-            let full_after = Duration::from_secs_f64(self.capacity / self.per_sec);
-            buckets.retain(|_, b| now.saturating_duration_since(b.updated) < full_after);
+        let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        let per_shard = MAX_SOURCES / SHARDS;
+        if shard.buckets.len() >= per_shard
+            && now.saturating_duration_since(shard.swept) >= self.full_after
+        {
+            let full_after = self.full_after;
+            shard
+                .buckets
+                .retain(|_, b| now.saturating_duration_since(b.updated) < full_after);
+            shard.swept = now;
         }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: self.capacity,
-            updated: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.per_sec).min(self.capacity);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / self.per_sec,
-            ))
+        if !shard.buckets.contains_key(&key) && shard.buckets.len() >= per_shard {
+            drop(shard);
+            let mut overflow = self.overflow.lock().unwrap_or_else(|e| e.into_inner());
+            return overflow.take(self.capacity, self.per_sec, now);
         }
+        let capacity = self.capacity;
+        shard
+            .buckets
+            .entry(key)
+            .or_insert(Bucket {
+                tokens: capacity,
+                updated: now,
+            })
+            .take(capacity, self.per_sec, now)
+    }
+
+    /// Sources with a bucket of their own.
+    pub fn tracked(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).buckets.len())
+            .sum()
     }
 }
 
@@ -243,15 +305,35 @@ mod tests {
     }
 
     #[test]
-    fn idle_sources_are_forgotten_when_many_are_tracked() {
-        let limiter = RateLimiter::new(60);
+    fn memory_is_capped_and_idle_sources_are_forgotten() {
+        let limiter = RateLimiter::new(1);
         let t0 = Instant::now();
-        for i in 0..=PRUNE_ABOVE as u32 {
-            limiter.take(IpAddr::from(i.to_be_bytes()), t0).unwrap();
+        let known: IpAddr = "192.0.2.1".parse().unwrap();
+        limiter.take(known, t0).unwrap();
+        // A flood of distinct addresses, each one postback.
+        let mut overflowed = 0;
+        for i in 0..(MAX_SOURCES as u32 * 2) {
+            if limiter
+                .take(IpAddr::from(((i + 1) << 8).to_be_bytes()), t0)
+                .is_err()
+            {
+                overflowed += 1;
+            }
         }
-        limiter
-            .take("192.0.2.1".parse().unwrap(), t0 + Duration::from_secs(61))
-            .unwrap();
-        assert_eq!(limiter.buckets.lock().unwrap().len(), 1);
+        assert!(limiter.tracked() <= MAX_SOURCES, "{}", limiter.tracked());
+        assert!(
+            overflowed >= MAX_SOURCES - 1,
+            "sources past the cap share one budget: {overflowed}"
+        );
+        // The known source kept its own bucket: empty now, as before the flood.
+        assert!(limiter.take(known, t0).is_err());
+        // A minute later the idle buckets are forgotten as new sources come.
+        let later = t0 + Duration::from_secs(61);
+        for i in 0..(SHARDS as u32 * 64) {
+            limiter
+                .take(IpAddr::from((0xC633_6400u32 + i).to_be_bytes()), later)
+                .unwrap();
+        }
+        assert!(limiter.tracked() < MAX_SOURCES / 4, "{}", limiter.tracked());
     }
 }

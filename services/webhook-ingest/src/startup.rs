@@ -53,6 +53,7 @@ impl Application {
             broker: broker.clone(),
             exchange,
             publish_timeout: settings.publish_timeout(),
+            body_timeout: settings.body_timeout(),
         });
         let broker_data = web::Data::new(broker.clone());
         let metrics = web::Data::new(metrics);

@@ -8,6 +8,7 @@ pub const PUBLISHED: &str = "webhook_postbacks_published_total";
 pub const PUBLISH_DURATION: &str = "webhook_publish_duration_seconds";
 pub const TOKEN_CLOCK_SKEW: &str = "webhook_token_clock_skew_seconds";
 pub const TOKEN_ID_CLAIMS: &str = "webhook_token_id_claims_total";
+pub const INVOICE_INFO_IGNORED: &str = "webhook_invoice_info_ignored_total";
 
 /// Help texts, registered once at start.
 pub fn describe() {
@@ -37,6 +38,15 @@ pub fn describe() {
         "Verified postback tokens by their id claim: `invoice` (names the postback's \
          invoice), `numeric` (a number, not comparable), `absent`."
     );
+    metrics::describe_counter!(
+        INVOICE_INFO_IGNORED,
+        "Postbacks whose invoice_info hint could not be read (not JSON, nested form keys, \
+         repeated, another invoice's) and was ignored; the postback itself was accepted."
+    );
+}
+
+pub fn invoice_info_ignored() {
+    metrics::counter!(INVOICE_INFO_IGNORED).increment(1);
 }
 
 pub fn token_id(kind: &'static str) {

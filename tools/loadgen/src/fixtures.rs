@@ -62,6 +62,7 @@ impl PostbackSigner {
                 exp,
             )),
             invoice_info: Some(PostbackInvoiceInfo::new(invoice.clone(), "paid".into())),
+            invoice_info_ignored: None,
             format: PostbackFormat::Json,
         }
         .to_json_body()

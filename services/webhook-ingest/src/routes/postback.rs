@@ -25,6 +25,8 @@ pub struct PostbackEndpoint {
     pub broker: Broker,
     pub exchange: String,
     pub publish_timeout: Duration,
+    /// `INGEST_BODY_TIMEOUT_MS`: the deadline for the whole body.
+    pub body_timeout: Duration,
 }
 
 /// Everything that keeps a postback from a 200, mapped to HTTP in one place below.
@@ -36,6 +38,8 @@ pub enum IngestError {
     TooLarge,
     #[error("the request body could not be read: {0}")]
     Unreadable(String),
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(Duration),
     #[error(transparent)]
     Rejected(#[from] Rejection),
     #[error("the postback could not be stored: {0}")]
@@ -50,6 +54,7 @@ impl IngestError {
             IngestError::Source(SourceDenied::RateLimited { .. }) => "rate_limited",
             IngestError::TooLarge => "payload_too_large",
             IngestError::Unreadable(_) => "unreadable_body",
+            IngestError::BodyTimeout(_) => "body_timeout",
             IngestError::Rejected(r) => r.reason(),
             IngestError::Publish(PublishError::NotConnected | PublishError::Broker(_)) => {
                 "broker_unavailable"
@@ -81,6 +86,7 @@ impl ResponseError for IngestError {
             IngestError::Source(SourceDenied::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
             IngestError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::Unreadable(_) => StatusCode::BAD_REQUEST,
+            IngestError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             IngestError::Rejected(r) if r.is_token_problem() => StatusCode::UNAUTHORIZED,
             IngestError::Rejected(_) => StatusCode::BAD_REQUEST,
             IngestError::Publish(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -144,7 +150,9 @@ async fn ingest(
     endpoint
         .sources
         .admit(req.peer_addr(), forwarded_for(req.headers()).as_deref())?;
-    let body = read_body(req, payload).await?;
+    let body = tokio::time::timeout(endpoint.body_timeout, read_body(req, payload))
+        .await
+        .map_err(|_| IngestError::BodyTimeout(endpoint.body_timeout))??;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -269,6 +269,7 @@ pub fn postback(invoice: &InvoiceId) -> Postback {
         order_id: Some("order-42".to_owned()),
         token: Some(valid_token(invoice)),
         invoice_info: Some(PostbackInvoiceInfo::new(invoice.clone(), "paid".into())),
+        invoice_info_ignored: None,
         format: PostbackFormat::Json,
     }
 }

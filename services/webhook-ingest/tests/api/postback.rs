@@ -218,3 +218,55 @@ async fn a_body_of_exactly_64_kib_is_accepted() {
     app.observer.next().await;
     app.cleanup().await;
 }
+
+/// `invoice_info` is a hint: a form postback whose snapshot cannot be read (not JSON, a
+/// Python repr, nested keys, repeated, another invoice's) is accepted on its six flat fields,
+/// published without an invoice status, and counted.
+#[tokio::test]
+async fn a_form_postback_with_an_unreadable_invoice_info_is_accepted_and_counted() {
+    let app = spawn_app(|_| {}).await;
+    let invoice = invoice();
+    let mut flat = postback(&invoice);
+    flat.invoice_info = None;
+    let base = flat.to_form_body();
+    let oddities = [
+        "invoice_info=not+json".to_string(),
+        "invoice_info=%7B%27uuid%27%3A+%27INV-X%27%7D".to_string(),
+        format!(
+            "invoice_info%5Buuid%5D={}&invoice_info%5Bstatus%5D=paid",
+            invoice.prefixed()
+        ),
+        "invoice_info=%7B%7D&invoice_info=%7B%7D".to_string(),
+        "invoice_info=%7B%22uuid%22%3A%22INV-ZZZZ9999%22%2C%22status%22%3A%22paid%22%7D"
+            .to_string(),
+        // Not one of the six: may repeat.
+        "note=a&note=b".to_string(),
+    ];
+    for odd in &oddities {
+        let response = app
+            .post_raw(
+                Some("application/x-www-form-urlencoded"),
+                format!("{base}&{odd}"),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{odd}");
+        let (event, _) = app.observer.next().await;
+        assert_eq!(event.invoice_status, "", "{odd}: the snapshot was not used");
+        assert_eq!(event.message_id, expected_message_id(&flat), "{odd}");
+    }
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("webhook_invoice_info_ignored_total 5"),
+        "{metrics}"
+    );
+    // One of the six twice is still refused: which copy would count is ambiguous.
+    let response = app
+        .post_raw(
+            Some("application/x-www-form-urlencoded"),
+            format!("{base}&currency=BTC"),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    app.observer.assert_empty().await;
+    app.cleanup().await;
+}
