@@ -105,6 +105,32 @@ impl InvoiceAnswer {
     }
 }
 
+/// The fields a sparse answer keeps (`ApiFaults::sparse_info`).
+const SPARSE_FIELDS: [&str; 11] = [
+    "uuid",
+    "status",
+    "amount",
+    "amount_usd",
+    "amount_in_fiat",
+    "fiat_currency",
+    "currency",
+    "order_id",
+    "received",
+    "received_usd",
+    "test_mode",
+];
+
+impl InvoiceAnswer {
+    /// The answer without its informational fields, as a terser CryptoCloud may send it.
+    pub fn sparse(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.retain(|k, _| SPARSE_FIELDS.contains(&k.as_str()));
+        }
+        value
+    }
+}
+
 /// Statistics: counts per status, and the USD amounts (`amount_usd`) of those invoices.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StatisticsAnswer {

@@ -36,6 +36,10 @@ pub struct ApiFaults {
     /// The next N calls are dropped (counts down).
     #[serde(default)]
     pub drop_next: u32,
+    /// Info and list answers carry only what a merchant acts on (`uuid`, `status`, the
+    /// amounts, `currency`, `order_id`, `test_mode`): no `created`, `project`, fees or link.
+    #[serde(default)]
+    pub sparse_info: bool,
 }
 
 fn default_error_status() -> u16 {
@@ -51,6 +55,7 @@ impl Default for ApiFaults {
             drop_rate: 0.0,
             fail_next: 0,
             drop_next: 0,
+            sparse_info: false,
         }
     }
 }

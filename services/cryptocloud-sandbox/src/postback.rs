@@ -33,6 +33,35 @@ pub enum FormatChoice {
     Other,
 }
 
+/// How the token is written in the body (some senders wrap it, as a Python `bytes` repr or
+/// in plain quotes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenWrap {
+    #[default]
+    Plain,
+    /// `"eyJ…"`, quotes included in the value.
+    Quotes,
+    /// `b'eyJ…'`, a Python `bytes` repr.
+    Bytes,
+}
+
+/// How the `invoice_info` snapshot is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InfoShape {
+    /// A JSON object (JSON body) or JSON text (form).
+    #[default]
+    Json,
+    /// Not sent.
+    Absent,
+    /// A Python dict repr (`{'uuid': 'INV-…', 'status': 'paid'}`): not JSON.
+    NotJson,
+    /// Form only: nested keys `invoice_info[uuid]=…&invoice_info[status]=…` (a JSON body
+    /// sends the object as usual).
+    Nested,
+}
+
 /// Fault options of `POST /sandbox/invoices/{uuid}/pay` and `.../postback`; all optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +79,8 @@ pub struct PostbackOptions {
     /// Retries after a non-2xx answer or a transport error (default: the configured policy).
     pub retries: Option<u32>,
     pub id_claim: Option<IdClaimMode>,
+    pub token_wrap: Option<TokenWrap>,
+    pub invoice_info: Option<InfoShape>,
     /// Send to this URL instead of the configured one.
     pub url: Option<String>,
 }
@@ -65,6 +96,8 @@ pub struct Plan {
     pub lost: bool,
     pub retries: u32,
     pub id_claim: IdClaimMode,
+    pub token_wrap: TokenWrap,
+    pub invoice_info: InfoShape,
     pub url: Option<String>,
 }
 
@@ -118,6 +151,8 @@ impl PostbackOptions {
             lost: self.lost.unwrap_or(false),
             retries,
             id_claim: self.id_claim.unwrap_or(policy.id_claim),
+            token_wrap: self.token_wrap.unwrap_or_default(),
+            invoice_info: self.invoice_info.unwrap_or_default(),
             url,
         })
     }
@@ -228,8 +263,12 @@ impl Dispatcher {
     /// One HTTP attempt, logged; true when the receiver answered 2xx.
     async fn attempt(&self, outgoing: &Outgoing, plan: &Plan, number: u32, attempt: u32) -> bool {
         let mut postback = outgoing.postback.clone();
-        postback.token = self.token(outgoing, plan);
-        let (content_type, body) = postback.to_body(plan.format);
+        postback.token = self.token(outgoing, plan).map(|t| match plan.token_wrap {
+            TokenWrap::Plain => t,
+            TokenWrap::Quotes => format!("\"{t}\""),
+            TokenWrap::Bytes => format!("b'{t}'"),
+        });
+        let (content_type, body) = shaped_body(&postback, plan.format, plan.invoice_info);
         let body_text = String::from_utf8_lossy(&body).into_owned();
         let sent_at = Utc::now();
         let started = Instant::now();
@@ -328,6 +367,54 @@ impl Dispatcher {
                 "id": outgoing.invoice.code(),
                 "exp": fresh.timestamp(),
             }))),
+        }
+    }
+}
+
+/// The body as CryptoCloud would send it, its `invoice_info` bent to `shape`.
+fn shaped_body(
+    postback: &Postback,
+    format: PostbackFormat,
+    shape: InfoShape,
+) -> (&'static str, Vec<u8>) {
+    let info = postback.invoice_info.as_ref();
+    let flat = Postback {
+        invoice_info: None,
+        ..postback.clone()
+    };
+    let repr = |i: &cryptocloud::PostbackInvoiceInfo| {
+        format!("{{'uuid': '{}', 'status': '{}'}}", i.uuid, i.status)
+    };
+    match (shape, format, info) {
+        (InfoShape::Json, _, _) | (_, _, None) => postback.to_body(format),
+        (InfoShape::Absent, _, _) => flat.to_body(format),
+        (InfoShape::Nested, PostbackFormat::Json, _) => postback.to_body(format),
+        (InfoShape::Nested, PostbackFormat::Form, Some(i)) => {
+            let mut body = flat.to_form_body();
+            let pairs = [
+                ("invoice_info[uuid]", i.uuid.to_string()),
+                ("invoice_info[status]", i.status.to_string()),
+            ];
+            body.push('&');
+            body.push_str(&serde_urlencoded::to_string(pairs).unwrap_or_default());
+            ("application/x-www-form-urlencoded", body.into_bytes())
+        }
+        (InfoShape::NotJson, PostbackFormat::Form, Some(i)) => {
+            let mut body = flat.to_form_body();
+            body.push('&');
+            body.push_str(
+                &serde_urlencoded::to_string([("invoice_info", repr(i))]).unwrap_or_default(),
+            );
+            ("application/x-www-form-urlencoded", body.into_bytes())
+        }
+        (InfoShape::NotJson, PostbackFormat::Json, Some(i)) => {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&flat.to_json_body()).unwrap_or_default();
+            value["invoice_info"] = serde_json::Value::String(repr(i));
+            (
+                "application/json",
+                serde_json::to_vec(&value).unwrap_or_default(),
+            )
         }
     }
 }

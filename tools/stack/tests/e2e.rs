@@ -204,3 +204,55 @@ async fn a_lost_postback_is_recovered_by_reconciliation() {
         .unwrap();
     stack.destroy().await.unwrap();
 }
+
+/// What CryptoCloud may really send, through the real binaries: numeric and absent token
+/// ids, tokens in quotes or as a Python bytes repr, an `invoice_info` that is not JSON, sent
+/// as nested form keys or left out, and info answers without `created` or any other
+/// informational field. Every payment is applied.
+#[tokio::test]
+async fn cryptocloud_variants_of_postbacks_and_answers_all_upgrade() {
+    let (stack, client) = start("variants", "form").await;
+    let faults = reqwest::Client::new()
+        .post(format!("{}/sandbox/faults", stack.sandbox_url()))
+        .json(&json!({"sparse_info": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(faults.status().is_success(), "{faults:?}");
+    // Each with a piece of the body it must have sent.
+    let variants = [
+        (
+            json!({"id_claim": "int", "token_wrap": "quotes", "invoice_info": "not_json"}),
+            "token=%22eyJ",
+        ),
+        (
+            json!({"id_claim": "none", "token_wrap": "bytes", "invoice_info": "nested"}),
+            "invoice_info%5Bstatus%5D=paid",
+        ),
+        (
+            json!({"id_claim": "int", "invoice_info": "absent", "format": "json"}),
+            "\"token\":\"eyJ",
+        ),
+        (
+            json!({"token_wrap": "quotes", "invoice_info": "not_json", "format": "json"}),
+            "\"invoice_info\":\"{'uuid'",
+        ),
+    ];
+    for (i, (options, sent)) in variants.iter().enumerate() {
+        let user = 400 + i as i64;
+        let payment = client.checkout(user, "pro", 1).await.unwrap();
+        let invoice = payment["invoice_id"].as_str().unwrap().to_string();
+        client.pay(&invoice, options.clone()).await.unwrap();
+        let after = client
+            .wait_for_subscription(user, Duration::from_secs(30), |s| s["tier"] == "pro")
+            .await
+            .unwrap_or_else(|e| panic!("{options}: {e}"));
+        assert_eq!(after["requests_limit"], 100000, "{options}");
+        let deliveries = client.deliveries(&invoice).await.unwrap();
+        let first = &deliveries[0];
+        assert_eq!(first["status"], 200, "{options}: {first}");
+        let body = first["request_body"].as_str().unwrap();
+        assert!(body.contains(sent), "{options}: {body}");
+    }
+    stack.destroy().await.unwrap();
+}

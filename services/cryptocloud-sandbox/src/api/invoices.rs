@@ -150,13 +150,21 @@ pub async fn info(
         ));
     }
     let ctx = state.view_context();
+    let sparse = state.store.faults().sparse_info;
     let mut seen = std::collections::HashSet::new();
-    let invoices: Vec<_> = uuids
+    let invoices: Vec<serde_json::Value> = uuids
         .iter()
         .filter_map(|raw| InvoiceId::parse(raw.trim()).ok())
         .filter(|id| seen.insert(id.clone()))
         .filter_map(|id| state.store.invoice(&id))
-        .map(|invoice| InvoiceAnswer::new(&invoice, Kind::Info, &ctx))
+        .map(|invoice| {
+            let answer = InvoiceAnswer::new(&invoice, Kind::Info, &ctx);
+            if sparse {
+                answer.sparse()
+            } else {
+                serde_json::to_value(answer).unwrap_or_default()
+            }
+        })
         .collect();
     Ok(HttpResponse::Ok().json(ApiResponse::success(invoices)))
 }
