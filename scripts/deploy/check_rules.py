@@ -57,6 +57,7 @@ DLQ = queue("messages", "subscription-worker.dlq")
 CONSUMERS = queue("consumers", "subscription-worker")
 DLQ_CONSUMERS = queue("consumers", "subscription-worker.dlq")
 READY = queue("messages_ready", "subscription-worker")
+OUTBOX = 'worker_outbox_oldest_unpublished_seconds{job="subscription-worker", instance="worker-0"}'
 
 
 class Case(NamedTuple):
@@ -107,6 +108,10 @@ CASES: list[Case] = [
     Case("two dead letters", {DLQ: "0 0 2 2 2 2 2"},
          "PaymentsDeadLetterQueueNotEmpty", "5m", True, {}, {"{{ $value }}": "2"}),
     Case("empty DLQ", {DLQ: "0x10"}, "PaymentsDeadLetterQueueNotEmpty", "8m", False),
+    Case("an event returned for 12 minutes", {OUTBOX: "0 60 120 180 240 300 360 420 480 540 600 660 720"},
+         "PaymentsOutboxStuck", "12m", True, {}, {"{{ $value }}": "720"}),
+    Case("events published within seconds", {OUTBOX: "0 3 0 1 0 2 0 0 4 0 0 0 1x10"},
+         "PaymentsOutboxStuck", "12m", False),
     Case("backlog above 200 for 15 minutes", {READY: "250x25"}, "PaymentsQueueBacklog", "20m", True),
     Case("backlog below 200", {READY: "150x25"}, "PaymentsQueueBacklog", "20m", False),
     # 20% of the API requests fail; the probes' 1000 successes a minute must not dilute that.

@@ -13,6 +13,10 @@ use platform::broker::Topology;
 pub const EXCHANGE: &str = "payments";
 /// The subscription worker's quorum queue.
 pub const WORKER_QUEUE: &str = "subscription-worker";
+/// The event dispatcher's quorum queue: the home of every event the services emit.
+pub const DISPATCHER_QUEUE: &str = "event-dispatcher";
+/// What the dispatcher's queue is bound to: every payment and subscription event.
+pub const EVENT_BINDINGS: [&str; 2] = ["payment.#", "subscription.#"];
 /// Routing key of [`crate::PostbackReceived`].
 pub const ROUTING_KEY_POSTBACK: &str = "postback.cryptocloud";
 /// Routing key of [`crate::SubscriptionUpgraded`].
@@ -55,6 +59,21 @@ pub fn worker_topology() -> Topology {
         EXCHANGE,
         WORKER_QUEUE,
         &[ROUTING_KEY_POSTBACK],
+        RETRY_DELAYS_SECS
+            .into_iter()
+            .map(Duration::from_secs)
+            .collect(),
+        DELIVERY_LIMIT,
+    )
+}
+
+/// The event dispatcher's queue on the worker's exchange, with its delay queues and DLQ.
+/// The worker declares it too, so an event is never published to a key nothing binds
+/// (it would be returned) whether or not the dispatcher has started.
+pub fn dispatcher_topology_beside(worker: &Topology) -> Topology {
+    worker.beside(
+        DISPATCHER_QUEUE,
+        &EVENT_BINDINGS,
         RETRY_DELAYS_SECS
             .into_iter()
             .map(Duration::from_secs)

@@ -183,11 +183,19 @@ async fn apply_in(
             payment_id: payment.id,
         });
     }
+    // CryptoCloud's invoice, `test_mode` included, is what `payment_data` keeps.
     let payment_data =
         serde_json::to_value(invoice).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    if invoice.test_mode == Some(true) && matches!(verdict, Verdict::Complete | Verdict::Partial) {
+        tracing::info!(payment_id = payment.id, invoice_id = %invoice.uuid, "applying a test-mode invoice (WORKER_ACCEPT_TEST_INVOICES)");
+        crate::counters::test_invoice("applied");
+    }
 
     match verdict {
         Verdict::Ignore => Ok(Outcome::Ignored {
+            invoice_status: invoice.status.to_string(),
+        }),
+        Verdict::TestRefused => Ok(Outcome::TestRefused {
             invoice_status: invoice.status.to_string(),
         }),
         Verdict::Partial => {

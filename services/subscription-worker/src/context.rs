@@ -24,6 +24,8 @@ pub struct Context {
     pub gate: Arc<DependencyGate>,
     /// `PAYMENT_TOLERANCE_PERCENT`: an underpayment within it completes the payment.
     pub tolerance_percent: Decimal,
+    /// `WORKER_ACCEPT_TEST_INVOICES`.
+    pub accept_test_invoices: bool,
 }
 
 impl Context {
@@ -36,6 +38,14 @@ impl Context {
             stats: Arc::new(Stats::default()),
             gate: Arc::new(DependencyGate::default()),
             tolerance_percent: Decimal::ZERO,
+            accept_test_invoices: true,
         }
+    }
+}
+
+impl Context {
+    /// What CryptoCloud's invoice means for its payment under this worker's settings.
+    pub fn verdict(&self, invoice: &cryptocloud::Invoice) -> crate::lookup::Verdict {
+        crate::lookup::verdict(invoice, self.tolerance_percent, self.accept_test_invoices)
     }
 }

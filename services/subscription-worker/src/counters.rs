@@ -26,6 +26,12 @@ pub const RECONCILED: &str = "worker_reconciled_payments_total";
 pub const GROUP_FALLBACKS: &str = "worker_group_commit_fallbacks_total";
 /// 1 while consumption is paused because CryptoCloud or PostgreSQL is down.
 pub const DEPENDENCY_DOWN: &str = "worker_dependency_down";
+/// Paid test-mode invoices, by `decision` (`applied` or `refused`).
+pub const TEST_INVOICES: &str = "worker_test_invoices_total";
+/// Seconds the oldest unpublished outbox event has waited (gauge, 0 when none).
+pub const OUTBOX_OLDEST: &str = "worker_outbox_oldest_unpublished_seconds";
+/// Relay rounds that failed (an event returned, nacked, or the broker gone).
+pub const OUTBOX_FAILURES: &str = "worker_outbox_publish_failures_total";
 /// Outbox events published (confirmed by the broker).
 pub const OUTBOX_PUBLISHED: &str = "worker_outbox_published_total";
 
@@ -76,4 +82,14 @@ pub fn record_applied_latency(received_at: Option<DateTime<Utc>>) {
         let seconds = (Utc::now() - received_at).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::histogram!(RECEIVED_TO_APPLIED_SECONDS).record(seconds);
     }
+}
+
+/// Counts one paid test-mode invoice under `decision` (`applied` or `refused`).
+pub fn test_invoice(decision: &'static str) {
+    metrics::counter!(TEST_INVOICES, "decision" => decision).increment(1);
+}
+
+/// Counts one failed relay round.
+pub fn outbox_failure() {
+    metrics::counter!(OUTBOX_FAILURES).increment(1);
 }

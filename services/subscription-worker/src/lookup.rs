@@ -13,11 +13,23 @@ pub enum Verdict {
     Partial,
     /// `created`, `canceled` or anything unknown: change nothing.
     Ignore,
+    /// Paid (fully or partly) in CryptoCloud's test mode while this worker refuses test
+    /// invoices: acknowledged, counted, nothing changes.
+    TestRefused,
 }
 
 /// What the invoice's status means; a partial payment whose shortfall is within
-/// `tolerance_percent` of the invoiced crypto amount counts as complete.
-pub fn verdict(invoice: &Invoice, tolerance_percent: Decimal) -> Verdict {
+/// `tolerance_percent` of the invoiced crypto amount counts as complete. A paid test-mode
+/// invoice is refused unless `accept_test`.
+pub fn verdict(invoice: &Invoice, tolerance_percent: Decimal, accept_test: bool) -> Verdict {
+    let verdict = by_status(invoice, tolerance_percent);
+    if verdict != Verdict::Ignore && invoice.test_mode == Some(true) && !accept_test {
+        return Verdict::TestRefused;
+    }
+    verdict
+}
+
+fn by_status(invoice: &Invoice, tolerance_percent: Decimal) -> Verdict {
     match &invoice.status {
         InvoiceStatus::Paid | InvoiceStatus::Overpaid => Verdict::Complete,
         InvoiceStatus::Partial if within_tolerance(invoice, tolerance_percent) => Verdict::Complete,
@@ -133,23 +145,36 @@ mod tests {
     fn statuses_map_to_verdicts() {
         let of = |status: &str| invoice(serde_json::json!({"status": status}));
         let none = Decimal::ZERO;
-        assert_eq!(verdict(&of("paid"), none), Verdict::Complete);
-        assert_eq!(verdict(&of("overpaid"), none), Verdict::Complete);
-        assert_eq!(verdict(&of("partial"), none), Verdict::Partial);
-        assert_eq!(verdict(&of("created"), none), Verdict::Ignore);
-        assert_eq!(verdict(&of("canceled"), none), Verdict::Ignore);
-        assert_eq!(verdict(&of("weird"), none), Verdict::Ignore);
+        assert_eq!(verdict(&of("paid"), none, true), Verdict::Complete);
+        assert_eq!(verdict(&of("overpaid"), none, true), Verdict::Complete);
+        assert_eq!(verdict(&of("partial"), none, true), Verdict::Partial);
+        assert_eq!(verdict(&of("created"), none, true), Verdict::Ignore);
+        assert_eq!(verdict(&of("canceled"), none, true), Verdict::Ignore);
+        assert_eq!(verdict(&of("weird"), none, true), Verdict::Ignore);
+    }
+
+    #[test]
+    fn a_paid_test_invoice_is_refused_only_when_test_invoices_are_not_accepted() {
+        let test = |status: &str| invoice(serde_json::json!({"status": status, "test_mode": true}));
+        let zero = Decimal::ZERO;
+        assert_eq!(verdict(&test("paid"), zero, true), Verdict::Complete);
+        assert_eq!(verdict(&test("paid"), zero, false), Verdict::TestRefused);
+        assert_eq!(verdict(&test("partial"), zero, false), Verdict::TestRefused);
+        // Nothing to refuse when nothing would change.
+        assert_eq!(verdict(&test("created"), zero, false), Verdict::Ignore);
+        let live = invoice(serde_json::json!({"status": "paid", "test_mode": false}));
+        assert_eq!(verdict(&live, zero, false), Verdict::Complete);
     }
 
     #[test]
     fn an_underpayment_within_the_tolerance_completes() {
         // 99 invoiced, 98.60 received: 0.41 % short.
         let short = invoice(serde_json::json!({"status": "partial", "received": 98.6}));
-        assert_eq!(verdict(&short, Decimal::ZERO), Verdict::Partial);
-        assert_eq!(verdict(&short, dec!(0.4)), Verdict::Partial);
-        assert_eq!(verdict(&short, dec!(0.5)), Verdict::Complete);
+        assert_eq!(verdict(&short, Decimal::ZERO, true), Verdict::Partial);
+        assert_eq!(verdict(&short, dec!(0.4), true), Verdict::Partial);
+        assert_eq!(verdict(&short, dec!(0.5), true), Verdict::Complete);
         let unknown = invoice(serde_json::json!({"status": "partial", "received": null}));
-        assert_eq!(verdict(&unknown, dec!(50)), Verdict::Partial);
+        assert_eq!(verdict(&unknown, dec!(50), true), Verdict::Partial);
     }
 
     #[test]

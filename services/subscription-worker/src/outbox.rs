@@ -15,8 +15,14 @@ use tokio_util::sync::CancellationToken;
 
 const BATCH: i64 = 50;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a failed round (an event returned as unroutable, nacked, the broker gone) the
+/// relay waits this long, doubling up to `MAX_BACKOFF`, whatever commits wake it: a
+/// returned event is never re-sent in a tight loop.
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Relays until `shutdown`: after every wake-up (an apply committed) and every `interval`.
+/// Relays until `shutdown`: after every wake-up (an apply committed) and every `interval`;
+/// after a failure, only once its back-off has passed. Each tick refreshes the age gauge.
 pub async fn run(
     pool: PgPool,
     broker: Broker,
@@ -26,25 +32,57 @@ pub async fn run(
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut backoff = MIN_BACKOFF;
+    let mut failed = false;
     loop {
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = ticker.tick() => {}
-            _ = shutdown.cancelled() => break,
+        if failed {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.cancelled() => break,
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            refresh_age(&pool).await;
+        } else {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = ticker.tick() => refresh_age(&pool).await,
+                _ = shutdown.cancelled() => break,
+            }
         }
         if !broker.is_ready() {
             continue;
         }
+        failed = false;
         loop {
             match publish_pending(&pool, &broker, BATCH).await {
                 Ok(n) if n == BATCH as usize => continue,
                 Ok(_) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay failed; will try again");
+                    crate::counters::outbox_failure();
+                    tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay failed; will try again");
+                    failed = true;
                     break;
                 }
             }
         }
+        if !failed {
+            backoff = MIN_BACKOFF;
+        }
+    }
+}
+
+/// `worker_outbox_oldest_unpublished_seconds`: how long the oldest unsent event has waited
+/// (0 when none). Alerted on: events that cannot be published pile up here.
+async fn refresh_age(pool: &PgPool) {
+    let oldest = sqlx::query_scalar!(
+        r#"SELECT EXTRACT(EPOCH FROM now() - created_at)::float8 AS "age!"
+           FROM outbox_events WHERE published_at IS NULL ORDER BY id LIMIT 1"#
+    )
+    .fetch_optional(pool)
+    .await;
+    match oldest {
+        Ok(age) => metrics::gauge!(crate::counters::OUTBOX_OLDEST).set(age.unwrap_or(0.0).max(0.0)),
+        Err(e) => tracing::warn!(error = %e, "cannot read the outbox's age"),
     }
 }
 

@@ -22,6 +22,8 @@ pub enum Outcome {
     AlreadyCompleted { payment_id: i64 },
     /// CryptoCloud says the invoice is not paid (`created`, `canceled`): nothing changes.
     Ignored { invoice_status: String },
+    /// A paid test-mode invoice refused by `WORKER_ACCEPT_TEST_INVOICES=false`: nothing changes.
+    TestRefused { invoice_status: String },
     /// Try again later through the delay queues.
     Retry(Reason),
     /// Never going to work as it is: straight to the dead-letter queue.
@@ -35,7 +37,7 @@ impl Outcome {
             Outcome::Applied { .. } => "completed",
             Outcome::Partial { .. } => "partial",
             Outcome::Duplicate | Outcome::AlreadyCompleted { .. } => "duplicate",
-            Outcome::Ignored { .. } => "ignored",
+            Outcome::Ignored { .. } | Outcome::TestRefused { .. } => "ignored",
             Outcome::Retry(_) => "retried",
             Outcome::DeadLetter(_) => "dead_lettered",
         }

@@ -119,12 +119,16 @@ pub async fn process(ctx: &Context, messages: &[Message<'_>]) -> Vec<Outcome> {
             )));
             continue;
         };
-        let verdict = lookup::verdict(invoice, ctx.tolerance_percent);
+        let verdict = ctx.verdict(invoice);
         if verdict == Verdict::Ignore {
             tracing::info!(message_id = p.message_id, status = %invoice.status, "invoice is not paid at CryptoCloud; nothing to do");
             outcomes[*i] = Some(Outcome::Ignored {
                 invoice_status: invoice.status.to_string(),
             });
+            continue;
+        }
+        if verdict == Verdict::TestRefused {
+            outcomes[*i] = Some(refuse_test_invoice(invoice));
             continue;
         }
         let input = ApplyInput {
@@ -146,6 +150,16 @@ pub async fn process(ctx: &Context, messages: &[Message<'_>]) -> Vec<Outcome> {
         .into_iter()
         .map(|o| o.unwrap_or(Outcome::Retry(Reason::Database("not processed".into()))))
         .collect()
+}
+
+/// A paid test-mode invoice under `WORKER_ACCEPT_TEST_INVOICES=false`: logged, counted,
+/// acknowledged; the payment stays as it is.
+pub fn refuse_test_invoice(invoice: &cryptocloud::Invoice) -> Outcome {
+    tracing::warn!(invoice_id = %invoice.uuid, status = %invoice.status, "a test-mode invoice was paid; refused (WORKER_ACCEPT_TEST_INVOICES=false)");
+    crate::counters::test_invoice("refused");
+    Outcome::TestRefused {
+        invoice_status: invoice.status.to_string(),
+    }
 }
 
 /// The message ids among `message_ids` that the inbox already holds.

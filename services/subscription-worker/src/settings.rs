@@ -42,6 +42,11 @@ pub struct Settings {
     /// payment; `0` (the default): only a full payment does.
     #[serde(default, deserialize_with = "tolerance_percent")]
     pub payment_tolerance_percent: rust_decimal::Decimal,
+    /// `WORKER_ACCEPT_TEST_INVOICES`: apply invoices CryptoCloud reports with
+    /// `test_mode: true` (marked in `payment_data`); `false` acknowledges them and changes
+    /// nothing, as production must.
+    #[serde(default = "default_true")]
+    pub worker_accept_test_invoices: bool,
     /// Attempts (first delivery included) before a retryable failure is dead-lettered.
     #[serde(default = "default_max_attempts")]
     pub worker_max_attempts: u32,
@@ -83,6 +88,7 @@ impl Settings {
             worker_batch_size: default_batch_size(),
             worker_max_attempts: default_max_attempts(),
             payment_tolerance_percent: rust_decimal::Decimal::ZERO,
+            worker_accept_test_invoices: true,
             worker_db_pool_size: default_pool_size(),
             plans: PlanSettings::default(),
         }
@@ -108,6 +114,9 @@ fn default_api_url() -> String {
 }
 fn default_listen() -> String {
     "0.0.0.0:8082".to_string()
+}
+fn default_true() -> bool {
+    true
 }
 fn default_sweep_interval() -> u64 {
     60

@@ -65,7 +65,14 @@ impl Application {
             settings.plans()?,
         );
         context.tolerance_percent = settings.payment_tolerance_percent;
-        let broker = Broker::start(settings.amqp_url.clone(), topology, shutdown.clone());
+        context.accept_test_invoices = settings.worker_accept_test_invoices;
+        let events_home = events::messaging::dispatcher_topology_beside(&topology);
+        let broker = Broker::start_declaring(
+            settings.amqp_url.clone(),
+            topology,
+            vec![events_home],
+            shutdown.clone(),
+        );
         let consuming = Arc::new(AtomicBool::new(false));
 
         let listener = TcpListener::bind(&settings.worker_listen).with_context(|| {

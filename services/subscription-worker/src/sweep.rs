@@ -169,8 +169,13 @@ async fn reconcile_one(
     invoice: &cryptocloud::Invoice,
     report: &mut ReconcileReport,
 ) {
-    let verdict = lookup::verdict(invoice, ctx.tolerance_percent);
+    let verdict = ctx.verdict(invoice);
     let result = match verdict {
+        Verdict::TestRefused => {
+            crate::pipeline::refuse_test_invoice(invoice);
+            report.unchanged += 1;
+            "test_refused"
+        }
         Verdict::Complete | Verdict::Partial => {
             let message_id = format!("reconcile:{}:{}", invoice.uuid, invoice.status);
             let input = ApplyInput {
@@ -187,7 +192,10 @@ async fn reconcile_one(
                     report.partial += 1;
                     "partial"
                 }
-                Outcome::Duplicate | Outcome::AlreadyCompleted { .. } | Outcome::Ignored { .. } => {
+                Outcome::Duplicate
+                | Outcome::AlreadyCompleted { .. }
+                | Outcome::Ignored { .. }
+                | Outcome::TestRefused { .. } => {
                     report.unchanged += 1;
                     "unchanged"
                 }

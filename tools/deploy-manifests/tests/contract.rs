@@ -85,6 +85,7 @@ const SERVICES: [Service; 4] = [
             "INGEST_ALLOWED_NETWORKS",
             "INGEST_TRUSTED_PROXIES",
             "INGEST_RATE_LIMIT_PER_MINUTE",
+            "INGEST_BODY_TIMEOUT_MS",
         ],
         settings: &["configuration.rs"],
         required: &["AMQP_URL", "CRYPTOCLOUD_SECRET_KEY", "INGEST_LISTEN"],
@@ -112,6 +113,7 @@ const SERVICES: [Service; 4] = [
             "WORKER_MAX_ATTEMPTS",
             "WORKER_DB_POOL_SIZE",
             "PAYMENT_TOLERANCE_PERCENT",
+            "WORKER_ACCEPT_TEST_INVOICES",
             "PLANS",
         ],
         // `Settings` (run, reconcile), `DatabaseSettings` (migrate), `BrokerSettings` (dlq).
@@ -878,6 +880,25 @@ fn dev_login_stays_off_outside_the_dev_overlay() {
             }
         }
     }
+}
+
+#[test]
+fn production_refuses_test_invoices() {
+    let production = repo().join("deploy/production");
+    let set: Vec<_> = deploy_documents()
+        .into_iter()
+        .filter(|(path, _)| path.starts_with(&production))
+        .filter_map(|(path, doc)| {
+            at(&doc, &["data", "WORKER_ACCEPT_TEST_INVOICES"])
+                .map(|v| (path, v.as_str().map(str::to_owned)))
+        })
+        .collect();
+    assert_eq!(
+        set.len(),
+        1,
+        "the production overlay sets WORKER_ACCEPT_TEST_INVOICES once"
+    );
+    assert_eq!(set[0].1.as_deref(), Some("false"), "{}", set[0].0.display());
 }
 
 /// The table above is a copy of the contract; when the contract document is reachable

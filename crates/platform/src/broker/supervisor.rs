@@ -40,6 +40,8 @@ struct Inner {
     /// not drop the fresh one.
     reconnect_generation: AtomicU64,
     topology: Topology,
+    /// Declared on every connect as well: other consumers' queues this service publishes to.
+    also: Vec<Topology>,
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -49,12 +51,24 @@ impl Broker {
     /// Starts the supervisor. It returns at once: the service runs (not ready) while the
     /// broker is unreachable and connects as soon as it can.
     pub fn start(url: AmqpUrl, topology: Topology, shutdown: CancellationToken) -> Self {
+        Self::start_declaring(url, topology, Vec::new(), shutdown)
+    }
+
+    /// The same, declaring `also` on every connect besides its own topology, so what this
+    /// service publishes always has a queue to land in, whichever service starts first.
+    pub fn start_declaring(
+        url: AmqpUrl,
+        topology: Topology,
+        also: Vec<Topology>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (link, _) = watch::channel(None);
         let inner = Arc::new(Inner {
             link,
             reconnect: Notify::new(),
             reconnect_generation: AtomicU64::new(0),
             topology,
+            also,
         });
         tokio::spawn(supervise(inner.clone(), url, shutdown));
         Self { inner }
@@ -112,7 +126,7 @@ async fn supervise(inner: Arc<Inner>, url: AmqpUrl, shutdown: CancellationToken)
     let mut backoff = MIN_BACKOFF;
     let mut generation = 0;
     while !shutdown.is_cancelled() {
-        match connect(&url, &inner.topology).await {
+        match connect(&url, &inner.topology, &inner.also).await {
             Ok((connection, publisher)) => {
                 generation += 1;
                 backoff = MIN_BACKOFF;
@@ -180,7 +194,11 @@ async fn supervise(inner: Arc<Inner>, url: AmqpUrl, shutdown: CancellationToken)
     inner.link.send_replace(None);
 }
 
-async fn connect(url: &AmqpUrl, topology: &Topology) -> lapin::Result<(Connection, Channel)> {
+async fn connect(
+    url: &AmqpUrl,
+    topology: &Topology,
+    also: &[Topology],
+) -> lapin::Result<(Connection, Channel)> {
     // lapin's own recovery stays off: this supervisor owns reconnecting (see docs/operations.md).
     let properties = ConnectionProperties::default();
     let connection = tokio::time::timeout(
@@ -196,6 +214,9 @@ async fn connect(url: &AmqpUrl, topology: &Topology) -> lapin::Result<(Connectio
     })??;
     let channel = connection.create_channel().await?;
     topology.declare(&channel).await?;
+    for other in also {
+        other.declare(&channel).await?;
+    }
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;

@@ -66,6 +66,31 @@ impl Topology {
         t
     }
 
+    /// Another consumer's queues on the same exchange (its own work queue, bindings, delay
+    /// queues and DLQ). Beside an isolated test topology its names are made unique the same
+    /// way and expire with it.
+    pub fn beside(
+        &self,
+        work_queue: &str,
+        bindings: &[&str],
+        retry_delays: Vec<Duration>,
+        delivery_limit: u32,
+    ) -> Self {
+        let name = match self.expires {
+            Some(_) => format!("{}.{work_queue}", self.exchange),
+            None => work_queue.to_string(),
+        };
+        let mut t = Self::new(
+            &self.exchange,
+            &name,
+            bindings,
+            retry_delays,
+            delivery_limit,
+        );
+        t.expires = self.expires;
+        t
+    }
+
     /// Name of the delay queue used for retry `attempt` (1-based).
     pub fn delay_queue(&self, attempt: u32) -> String {
         let idx = (attempt.max(1) as usize - 1).min(self.retry_delays.len().saturating_sub(1));

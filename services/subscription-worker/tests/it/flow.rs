@@ -71,6 +71,10 @@ async fn a_paid_invoices_postback_upgrades_the_user_once(
     .await;
     let published = world.drain_events(&events).await;
     assert_eq!(published.len(), 1, "{published:?}");
+    // The event also has its home: the dispatcher's queue, declared by the worker.
+    let home = world.events_home();
+    assert_eq!(home.bindings, ["payment.#", "subscription.#"]);
+    assert_eq!(world.queue_len(&home.work_queue).await, 1);
     let (message_id, event) = &published[0];
     assert_eq!(
         (event.user_id, event.payment_id, event.months),
@@ -365,5 +369,71 @@ async fn a_tier_the_worker_does_not_know_is_refused_until_it_is_configured(
     assert_eq!(world.user(1).await.0, "team");
     assert_eq!(world.user(1).await.2, 5000);
 
+    world.cleanup().await;
+}
+
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn a_test_mode_invoice_is_applied_and_marked_unless_test_invoices_are_refused(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    // The sandbox's invoices are test-mode invoices, as a new CryptoCloud project's are.
+    world.create_user(1).await;
+    world.create_user(2).await;
+    let (accepted, accepted_id) = world.pending_payment(1, 1).await;
+    let (refused, refused_id) = world.pending_payment(2, 1).await;
+    world.pay(&accepted, None).await;
+    world.pay(&refused, None).await;
+
+    // Default: applied, and payment_data says it was a test.
+    let worker = world.start_worker().await;
+    world.publish_postback("test-accepted", &accepted).await;
+    eventually(WAIT, "the test invoice is applied", || async {
+        world.payment_status(accepted_id).await == "completed"
+    })
+    .await;
+    let marked: Option<bool> =
+        sqlx::query_scalar("SELECT (payment_data->>'test_mode')::bool FROM payments WHERE id = $1")
+            .bind(accepted_id)
+            .fetch_one(&world.pool)
+            .await
+            .unwrap();
+    assert_eq!(marked, Some(true));
+    assert_eq!(world.user(1).await.0, "pro");
+    worker.stop().await;
+
+    // WORKER_ACCEPT_TEST_INVOICES=false: acknowledged, nothing changes.
+    let mut settings = world.settings();
+    settings.worker_accept_test_invoices = false;
+    let worker = world.start_worker_with(settings).await;
+    world.publish_postback("test-refused", &refused).await;
+    eventually(WAIT, "the refused test invoice is handled", || async {
+        worker.stat("ignored") == 1
+    })
+    .await;
+    assert_eq!(world.payment_status(refused_id).await, "pending");
+    assert_eq!(world.user(2).await, ("free".to_string(), None, 100));
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM processed_messages WHERE message_id = 'test-refused'")
+            .await,
+        0
+    );
+    assert_eq!(
+        world.queue_len(&world.topology.work_queue).await,
+        0,
+        "acked"
+    );
+    assert_eq!(world.queue_len(&world.topology.dead_letter_queue).await, 0);
+
+    // Reconciliation refuses it the same way.
+    let report = subscription_worker::sweep::reconcile(&worker.context, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(report.completed, 0, "{report:?}");
+    assert_eq!(world.payment_status(refused_id).await, "pending");
+
+    worker.stop().await;
     world.cleanup().await;
 }

@@ -366,6 +366,11 @@ impl World {
             .await;
     }
 
+    /// The event dispatcher's queues beside this world's worker, as the worker declares them.
+    pub fn events_home(&self) -> platform::broker::Topology {
+        events::messaging::dispatcher_topology_beside(&self.topology)
+    }
+
     /// Declares a queue of ours bound to `subscription.upgraded`, to count the events.
     pub async fn event_queue(&self) -> String {
         let name = format!("{}.events", self.topology.work_queue);
@@ -490,6 +495,8 @@ impl World {
             .delete(&channel)
             .await
             .expect("topology deleted");
+        // The events' home shares the exchange just deleted; its queues go too.
+        let _ = self.events_home().delete(&channel).await;
         self.token.cancel();
         self.sandbox.abort();
         self.pool.close().await;

@@ -7,5 +7,6 @@ mod exactly_once;
 mod flow;
 mod group_commit;
 mod helpers;
+mod outbox;
 mod retries;
 mod sweeps;
