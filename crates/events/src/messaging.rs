@@ -49,8 +49,18 @@ pub mod headers {
     pub const ORIGINAL_ROUTING_KEY: &str = "x-original-routing-key";
     /// Set by `dlq replay`.
     pub const REPLAYED_AT: &str = "x-replayed-at";
+    /// Times the message was handed back to the queue unprocessed (shutdowns, crashes, lost
+    /// channels) before the worker re-published it fresh.
+    pub const REDELIVERIES: &str = "x-redeliveries";
+    /// The quorum queue's count of returns of this copy (compared with its delivery limit).
+    pub const DELIVERY_COUNT: &str = "x-delivery-count";
     /// The broker's own bookkeeping, which only grows with every pass through a queue.
-    pub const BROKER_PREFIXES: [&str; 3] = ["x-death", "x-first-death", "x-last-death"];
+    pub const BROKER_PREFIXES: [&str; 4] = [
+        "x-death",
+        "x-first-death",
+        "x-last-death",
+        "x-delivery-count",
+    ];
 }
 
 /// The worker's queue, bound to postbacks, with its delay queues and DLQ.
@@ -93,6 +103,16 @@ pub fn attempt_of(properties: &BasicProperties) -> u32 {
 /// counted every attempt: take its attempt count then.
 pub fn attempts_spent(properties: &BasicProperties) -> u32 {
     number_header(properties, headers::ATTEMPTS_SPENT).unwrap_or_else(|| attempt_of(properties) - 1)
+}
+
+/// How many times the broker has had this copy handed back (0 for a first delivery).
+pub fn delivery_count(properties: &BasicProperties) -> u32 {
+    number_header(properties, headers::DELIVERY_COUNT).unwrap_or(0)
+}
+
+/// Earlier returns of this message, carried over when the worker re-published it.
+pub fn earlier_redeliveries(properties: &BasicProperties) -> u32 {
+    number_header(properties, headers::REDELIVERIES).unwrap_or(0)
 }
 
 /// A header holding a non-negative whole number, as text or as any integer type.
@@ -139,6 +159,7 @@ pub fn carried_headers(
             headers::DEAD_LETTER_REASON,
             headers::DEAD_LETTER_REASON_CODE,
             headers::DEAD_LETTERED_AT,
+            headers::REDELIVERIES,
         ]
         .contains(&k);
         let dropped = broker || (carry == Carry::Fresh && ours);

@@ -156,6 +156,9 @@ async fn consume_on(
                     Err(e) => tracing::warn!(error = %e, "consumer stream error"),
                 }
             }
+            // Before anything can hand them back once more (the gate below waits, a shutdown
+            // returns what waits), copies near the broker's delivery limit start afresh.
+            let deliveries = refresh_worn(ctx, broker, deliveries).await;
             // While a dependency is down, wait here: the stream is not pulled meanwhile,
             // so nothing but the prefetched deliveries leaves the queue.
             if !ctx.gate.pass(shutdown).await {
@@ -169,6 +172,63 @@ async fn consume_on(
         let _ = channel.close(200, "consumer stopped".into()).await;
     }
     Ok(())
+}
+
+/// Returns of one message, over all its copies, after which the worker stops handing it
+/// back and dead-letters it with its reason: a message that keeps crashing the worker.
+const MAX_REDELIVERIES: u32 = 100;
+
+/// The quorum queue dead-letters a copy returned `delivery_limit` times (shutdowns, panics,
+/// lost channels count), with no reason of ours. A copy returned half that often is
+/// re-published fresh instead, counting its returns in a header, so only the worker ever
+/// decides that a message is dead: past `MAX_REDELIVERIES` returns, with its reason.
+/// Returns the deliveries still to process.
+async fn refresh_worn(ctx: &Context, broker: &Broker, deliveries: Vec<Delivery>) -> Vec<Delivery> {
+    let topology = broker.topology();
+    let refresh_at = (topology.delivery_limit / 2).max(1);
+    let mut fresh = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        let count = events::messaging::delivery_count(&delivery.properties);
+        if count < refresh_at {
+            fresh.push(delivery);
+            continue;
+        }
+        let returns = events::messaging::earlier_redeliveries(&delivery.properties) + count;
+        let started = Instant::now();
+        let (moved, label) = if returns >= MAX_REDELIVERIES {
+            let reason = Reason::Redelivered(returns);
+            tracing::error!(returns, %reason, "dead-lettering a message that keeps coming back");
+            metrics::counter!(crate::counters::DEAD_LETTERED, "reason" => reason.label())
+                .increment(1);
+            let text = reason.to_string();
+            let to = Move::DeadLetter {
+                reason: &text,
+                code: reason.label(),
+            };
+            (retry::forward(broker, topology, &delivery, to).await, "dead_lettered")
+        } else {
+            tracing::info!(count, returns, "re-publishing a copy near the delivery limit");
+            metrics::counter!(crate::counters::REFRESHED).increment(1);
+            let to = Move::Refresh {
+                redeliveries: returns,
+            };
+            (retry::forward(broker, topology, &delivery, to).await, "retried")
+        };
+        match moved {
+            Ok(()) => {
+                if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                    tracing::warn!(error = %e, "ack failed");
+                }
+                ctx.stats.record(label, started.elapsed());
+            }
+            // Not moved: process this copy after all rather than hand it back once more.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-publish a worn copy; processing it");
+                fresh.push(delivery);
+            }
+        }
+    }
+    fresh
 }
 
 /// Processes the deliveries that arrived together, then disposes of each: acked, or moved on
@@ -193,8 +253,8 @@ async fn handle_batch(
         .zip(&message_ids)
         .map(|(d, id)| Message::new(&d.data, id.as_deref()))
         .collect();
-    // A bug must not take the consumer down: the messages go back (the quorum queue's
-    // delivery limit dead-letters one that keeps failing).
+    // A bug must not take the consumer down: the messages go back (one that keeps coming
+    // back is dead-lettered with its reason by `refresh_worn`).
     let processed = AssertUnwindSafe(process(ctx, &messages))
         .catch_unwind()
         .await;
@@ -288,8 +348,7 @@ async fn dispose(
             }
         }
         Err(e) => {
-            // Not safely moved: hand the message back. The quorum queue's delivery limit
-            // stops this from looping forever.
+            // Not safely moved: hand the message back (`refresh_worn` keeps count).
             tracing::warn!(error = %e, "could not move the message; requeueing it");
             tokio::time::sleep(Duration::from_millis(500)).await;
             requeue(&delivery).await;

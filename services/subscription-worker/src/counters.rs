@@ -28,6 +28,8 @@ pub const GROUP_FALLBACKS: &str = "worker_group_commit_fallbacks_total";
 pub const DEPENDENCY_DOWN: &str = "worker_dependency_down";
 /// Paid test-mode invoices, by `decision` (`applied` or `refused`).
 pub const TEST_INVOICES: &str = "worker_test_invoices_total";
+/// Copies near the quorum queue's delivery limit re-published fresh.
+pub const REFRESHED: &str = "worker_redelivered_refreshed_total";
 /// Seconds the oldest unpublished outbox event has waited (gauge, 0 when none).
 pub const OUTBOX_OLDEST: &str = "worker_outbox_oldest_unpublished_seconds";
 /// Relay rounds that failed (an event returned, nacked, or the broker gone).

@@ -67,6 +67,8 @@ pub enum Reason {
     Mismatch(String),
     /// The payment's tier grants no known requests limit.
     UnknownTier(String),
+    /// Handed back to the queue this many times without being processed (crash loop).
+    Redelivered(u32),
     /// A retryable failure that kept failing.
     GaveUp { attempts: u32, last: Box<Reason> },
 }
@@ -105,6 +107,7 @@ impl Reason {
             Reason::Database(_) => "database_error",
             Reason::Mismatch(_) => "mismatch",
             Reason::UnknownTier(_) => "unknown_tier",
+            Reason::Redelivered(_) => "redelivered",
             Reason::GaveUp { last, .. } => last.label(),
         }
     }
@@ -123,6 +126,10 @@ impl fmt::Display for Reason {
             Reason::Database(e) => write!(f, "database error: {e}"),
             Reason::Mismatch(e) => write!(f, "invoice does not match the payment: {e}"),
             Reason::UnknownTier(t) => write!(f, "unknown subscription tier {t:?}"),
+            Reason::Redelivered(n) => write!(
+                f,
+                "handed back to the queue {n} times without being processed (crash loop?)"
+            ),
             Reason::GaveUp { attempts, last } => {
                 write!(f, "gave up after {attempts} attempts: {last}")
             }

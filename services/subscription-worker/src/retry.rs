@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use events::messaging::headers::{
     ATTEMPT, ATTEMPTS_SPENT, DEAD_LETTERED_AT, DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE,
-    LAST_ERROR, ORIGINAL_ROUTING_KEY,
+    LAST_ERROR, ORIGINAL_ROUTING_KEY, REDELIVERIES,
 };
 use events::messaging::{carried_headers, text, Carry};
 use lapin::message::Delivery;
@@ -29,6 +29,9 @@ pub enum Move<'a> {
     },
     /// To the dead-letter queue, with the reason for people and as a metric label.
     DeadLetter { reason: &'a str, code: &'a str },
+    /// Back to the work queue as a fresh copy (its delivery count starts again), the
+    /// returns so far carried in a header; attempts are unchanged.
+    Refresh { redeliveries: u32 },
 }
 
 /// Publishes a copy of the delivery where `to` says, confirmed by the broker.
@@ -58,6 +61,10 @@ pub async fn forward(
                 text(&chrono::Utc::now().to_rfc3339()),
             );
             topology.dead_letter_queue.clone()
+        }
+        Move::Refresh { redeliveries } => {
+            headers.insert(REDELIVERIES.into(), text(&redeliveries.to_string()));
+            topology.work_queue.clone()
         }
     };
     let properties = delivery

@@ -267,3 +267,76 @@ async fn an_outage_longer_than_the_attempt_budget_never_dead_letters_a_payment(
     worker.stop().await;
     world.cleanup().await;
 }
+
+/// During an outage, a backlog waits at the dependency gate; every worker restart (a
+/// deployment, a scale-down) hands the waiting deliveries back, and the quorum queue counts
+/// each return towards its delivery limit. A copy returned that often is re-published fresh
+/// by the worker first, so the broker never dead-letters a payment on its own.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn restarts_during_an_outage_never_let_the_broker_dead_letter_a_payment(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    const PAYMENTS: i64 = 30;
+    let world = World::new(opts, connect).await;
+    let mut payments = Vec::new();
+    for user in 1..=PAYMENTS {
+        world.create_user(user).await;
+        let (invoice, payment_id) = world.pending_payment(user, 1).await;
+        world.pay(&invoice, None).await;
+        world
+            .publish_postback(&format!("backlog-{user}"), &invoice)
+            .await;
+        payments.push(payment_id);
+    }
+    world
+        .sandbox_control(
+            "/sandbox/faults",
+            serde_json::json!({"error_rate": 1.0, "error_status": 503}),
+        )
+        .await;
+    let mut settings = world.settings();
+    settings.worker_batch_size = 1;
+    settings.worker_concurrency = 1;
+    settings.worker_prefetch = PAYMENTS as u16;
+
+    // More restarts than the delivery limit: most of the backlog waits through each one.
+    let limit = world.topology.delivery_limit;
+    let mut retried = 0;
+    for _ in 0..limit + 5 {
+        let worker = world.start_worker_with(settings.clone()).await;
+        eventually(WAIT, "the outage closes the gate", || async {
+            worker.context.gate.is_closed()
+        })
+        .await;
+        retried += worker.stat("retried");
+        worker.stop().await;
+    }
+    assert_eq!(
+        world.queue_len(&world.topology.dead_letter_queue).await,
+        0,
+        "the broker dead-lettered a message past its delivery limit"
+    );
+    assert!(retried > 0, "the outage was retried");
+
+    world
+        .sandbox_control("/sandbox/faults", serde_json::json!({}))
+        .await;
+    let worker = world.start_worker_with(settings).await;
+    eventually(Duration::from_secs(90), "every payment applied", || async {
+        world
+            .count("SELECT count(*) FROM payments WHERE status = 'completed'")
+            .await
+            == PAYMENTS
+    })
+    .await;
+    assert_eq!(world.queue_len(&world.topology.dead_letter_queue).await, 0);
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM users WHERE subscription_tier = 'pro'")
+            .await,
+        PAYMENTS
+    );
+    worker.stop().await;
+    world.cleanup().await;
+}
