@@ -10,9 +10,10 @@ cargo build --workspace --bins
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run -p stack --test chaos --run-ignored ignored-only --no-fail-fast "$@" || status=$?
+  # --success-output: the nemesis prints its seed, schedule and fault counts either way.
+  cargo nextest run -p stack --test chaos --run-ignored ignored-only --no-fail-fast --success-output final "$@" || status=$?
 else
-  cargo test -p stack --test chaos -- --ignored "$@" || status=$?
+  cargo test -p stack --test chaos -- --ignored --nocapture "$@" || status=$?
 fi
 # Leave the services as we found them, whatever happened.
 bash scripts/services.sh

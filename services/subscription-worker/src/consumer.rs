@@ -205,14 +205,24 @@ async fn refresh_worn(ctx: &Context, broker: &Broker, deliveries: Vec<Delivery>)
                 reason: &text,
                 code: reason.label(),
             };
-            (retry::forward(broker, topology, &delivery, to).await, "dead_lettered")
+            (
+                retry::forward(broker, topology, &delivery, to).await,
+                "dead_lettered",
+            )
         } else {
-            tracing::info!(count, returns, "re-publishing a copy near the delivery limit");
+            tracing::info!(
+                count,
+                returns,
+                "re-publishing a copy near the delivery limit"
+            );
             metrics::counter!(crate::counters::REFRESHED).increment(1);
             let to = Move::Refresh {
                 redeliveries: returns,
             };
-            (retry::forward(broker, topology, &delivery, to).await, "retried")
+            (
+                retry::forward(broker, topology, &delivery, to).await,
+                "retried",
+            )
         };
         match moved {
             Ok(()) => {
