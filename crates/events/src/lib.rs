@@ -13,13 +13,16 @@ pub mod payments {
     }
 }
 
-pub use payments::v1::{PostbackReceived, SourceFormat, SubscriptionUpgraded};
+pub use payments::v1::{
+    PostbackReceived, SourceFormat, SubscriptionRenewalDue, SubscriptionUpgraded,
+};
 pub use prost;
 pub use prost_types::Timestamp;
 pub use time::{from_timestamp, to_timestamp};
 
 pub use messaging::{
-    CONTENT_TYPE, EXCHANGE, ROUTING_KEY_POSTBACK, ROUTING_KEY_SUBSCRIPTION_UPGRADED,
+    CONTENT_TYPE, EXCHANGE, ROUTING_KEY_POSTBACK, ROUTING_KEY_RENEWAL_DUE,
+    ROUTING_KEY_SUBSCRIPTION_UPGRADED,
 };
 
 /// A message could not be decoded from the bytes on the wire.
@@ -55,6 +58,30 @@ impl Event for PostbackReceived {
 impl Event for SubscriptionUpgraded {
     const EVENT_TYPE: &'static str = "SubscriptionUpgraded";
     const ROUTING_KEY: &'static str = ROUTING_KEY_SUBSCRIPTION_UPGRADED;
+}
+
+impl Event for SubscriptionRenewalDue {
+    const EVENT_TYPE: &'static str = "SubscriptionRenewalDue";
+    const ROUTING_KEY: &'static str = ROUTING_KEY_RENEWAL_DUE;
+}
+
+/// The AMQP `type` property (the event's [`Event::EVENT_TYPE`]) of what is published with
+/// `routing_key`; the key itself for one no event type has.
+pub fn event_type_of(routing_key: &str) -> &str {
+    [
+        (PostbackReceived::ROUTING_KEY, PostbackReceived::EVENT_TYPE),
+        (
+            SubscriptionUpgraded::ROUTING_KEY,
+            SubscriptionUpgraded::EVENT_TYPE,
+        ),
+        (
+            SubscriptionRenewalDue::ROUTING_KEY,
+            SubscriptionRenewalDue::EVENT_TYPE,
+        ),
+    ]
+    .into_iter()
+    .find_map(|(key, name)| (key == routing_key).then_some(name))
+    .unwrap_or(routing_key)
 }
 
 /// Encodes a message to its protobuf bytes.

@@ -21,6 +21,8 @@ pub const EVENT_BINDINGS: [&str; 2] = ["payment.#", "subscription.#"];
 pub const ROUTING_KEY_POSTBACK: &str = "postback.cryptocloud";
 /// Routing key of [`crate::SubscriptionUpgraded`].
 pub const ROUTING_KEY_SUBSCRIPTION_UPGRADED: &str = "subscription.upgraded";
+/// Routing key of [`crate::SubscriptionRenewalDue`].
+pub const ROUTING_KEY_RENEWAL_DUE: &str = "subscription.renewal_due";
 /// AMQP `content_type` of every event.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
 

@@ -108,7 +108,8 @@ pub async fn record_paid(
     let completed = to == PaymentStatus::Completed;
     let done = sqlx::query!(
         r#"UPDATE payments
-           SET status = $4, invoice_id = COALESCE(invoice_id, $2), payment_data = $3,
+           SET status = $4, invoice_id = COALESCE(invoice_id, $2),
+               payment_data = COALESCE(payment_data, '{}'::jsonb) || $3,
                paid_at = CASE WHEN $5 THEN now() ELSE paid_at END,
                failure_reason = CASE WHEN $5 THEN NULL ELSE failure_reason END,
                updated_at = now()

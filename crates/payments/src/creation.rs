@@ -2,10 +2,11 @@
 //! CryptoCloud is called with it, then becomes `pending` with the invoice or `failed` with
 //! the reason. A `pending` row always has its invoice (a check constraint enforces it too).
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 
-use crate::{OrderId, PaymentRecord, PaymentStatus, Tier, UserId};
+use crate::{OrderId, PaymentRecord, PaymentStatus, ProviderFailure, Tier, UserId};
 
 /// A payment about to be asked for.
 pub struct NewPayment<'a> {
@@ -17,21 +18,126 @@ pub struct NewPayment<'a> {
     pub payment_method: Option<&'a str>,
     pub tier: &'a Tier,
     pub months: u32,
-    /// Stored as `payment_data` until the invoice replaces it (e.g. `{"kind": "renewal"}`).
+    /// Stored as `payment_data`; the invoice is added to it (e.g. `{"kind": "renewal"}`).
     pub payment_data: Option<serde_json::Value>,
+    /// A renewal: the expiry it renews. At most one live renewal per user and expiry.
+    pub renewal_for: Option<DateTime<Utc>>,
+}
+
+/// Where invoices are opened: the CryptoCloud client and the shop.
+#[derive(Clone, Copy)]
+pub struct Invoicing<'a> {
+    pub client: &'a cryptocloud::Client,
+    pub shop_id: &'a str,
+}
+
+/// Why a payment could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// CryptoCloud gave no usable invoice; the payment is now `failed` with the reason.
+    #[error("the invoice could not be created: {}", failure.code())]
+    Provider {
+        payment_id: i64,
+        failure: ProviderFailure,
+        error: Option<cryptocloud::Error>,
+    },
+}
+
+/// The one way a payment and its invoice come to be, for checkout and for the worker's
+/// renewals alike: the row is committed `creating` with our order id, CryptoCloud is asked
+/// for the invoice with it, then the row is `pending` with the invoice (`page_data` and the
+/// invoice added to its `payment_data`) or `failed` with the reason. `None`: a renewal of
+/// `new.renewal_for` is already open (another worker or an earlier sweep opened it).
+#[tracing::instrument(skip_all, fields(user = %new.user, tier = %new.tier, payment_id))]
+pub async fn open(
+    pool: &PgPool,
+    invoicing: Invoicing<'_>,
+    new: &NewPayment<'_>,
+    page_data: serde_json::Value,
+) -> Result<Option<PaymentRecord>, OpenError> {
+    let Some(payment_id) = insert_creating(pool, new).await? else {
+        return Ok(None);
+    };
+    tracing::Span::current().record("payment_id", payment_id);
+    let request = cryptocloud::CreateInvoice {
+        shop_id: invoicing.shop_id.to_string(),
+        amount: new.amount,
+        currency: Some(new.currency.to_string()),
+        order_id: Some(new.order_id.to_string()),
+        email: None,
+        add_fields: new.payment_method.map(|m| cryptocloud::AddFields {
+            available_currencies: Some(vec![m.to_string()]),
+            ..Default::default()
+        }),
+    };
+    let (failure, error, details) = match invoicing.client.create_invoice(&request).await {
+        Ok(invoice) if is_payment_link(&invoice.link) => {
+            let invoice_id = invoice.uuid.prefixed();
+            let mut payment_data = serde_json::json!({ "invoice": invoice });
+            if let (Some(data), Some(extra)) = (payment_data.as_object_mut(), page_data.as_object())
+            {
+                data.extend(extra.clone());
+            }
+            let record = mark_pending(pool, payment_id, &invoice_id, &invoice.link, payment_data)
+                .await
+                .inspect_err(|e| {
+                    // The invoice exists and the row still says `creating` with our order
+                    // id, so a postback still finds it by `order_id`.
+                    tracing::error!(error = %e, invoice_id, "storing the invoice failed");
+                })?;
+            tracing::info!(invoice_id, "invoice created");
+            return Ok(Some(record));
+        }
+        Ok(invoice) => (
+            ProviderFailure::BadResponse,
+            None,
+            serde_json::json!({
+                "error": {"code": ProviderFailure::BadResponse.code(), "message": "the invoice has no usable payment link"},
+                "invoice": invoice,
+            }),
+        ),
+        Err(error) => {
+            let failure = ProviderFailure::classify(&error);
+            tracing::warn!(%error, reason = failure.code(), "creating the invoice failed");
+            let details = serde_json::json!({
+                "error": {"code": failure.code(), "message": error.to_string()},
+            });
+            (failure, Some(error), details)
+        }
+    };
+    mark_failed(pool, payment_id, failure.code(), details).await?;
+    Err(OpenError::Provider {
+        payment_id,
+        failure,
+        error,
+    })
+}
+
+fn is_payment_link(link: &str) -> bool {
+    link.starts_with("https://") || link.starts_with("http://")
 }
 
 /// Inserts the row in `creating`; the user's row is created on their first checkout in the
-/// same statement (one round trip, one commit). Returns the new id.
+/// same statement (one round trip, one commit). Returns the new id, or `None` when a live
+/// renewal of the same user and expiry exists (the unique index decides, not a check).
 #[tracing::instrument(skip_all, fields(order_id = %new.order_id))]
-pub async fn insert_creating(db: impl PgExecutor<'_>, new: &NewPayment<'_>) -> sqlx::Result<i64> {
+pub async fn insert_creating(
+    db: impl PgExecutor<'_>,
+    new: &NewPayment<'_>,
+) -> sqlx::Result<Option<i64>> {
     let months = i32::try_from(new.months).expect("months are at most 120");
     sqlx::query_scalar!(
         "WITH new_user AS (INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING) \
          INSERT INTO payments \
             (user_id, order_id, amount, currency, payment_method, status, subscription_tier, \
-             subscription_months, payment_data) \
-         VALUES ($1, $2, $3, $4, $5, 'creating', $6, $7, $8) \
+             subscription_months, payment_data, renewal_for) \
+         VALUES ($1, $2, $3, $4, $5, 'creating', $6, $7, $8, $9) \
+         ON CONFLICT (user_id, renewal_for) \
+            WHERE renewal_for IS NOT NULL \
+              AND status IN ('creating', 'pending', 'partial', 'completed') \
+         DO NOTHING \
          RETURNING id",
         new.user.get(),
         new.order_id.as_str(),
@@ -41,8 +147,9 @@ pub async fn insert_creating(db: impl PgExecutor<'_>, new: &NewPayment<'_>) -> s
         new.tier.as_str(),
         months,
         new.payment_data,
+        new.renewal_for,
     )
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
 }
 

@@ -5,11 +5,12 @@
 //!
 //! | module | what happens to a payment there |
 //! | --- | --- |
-//! | [`creation`] | `creating`, then `pending` with the invoice or `failed` |
+//! | [`creation`] | `creating`, then `pending` with the invoice or `failed` (checkout's payments and the worker's renewals alike) |
 //! | [`history`] | read back by its owner |
 //! | [`closing`] | `canceled` by its owner, `canceled`/`expired` at CryptoCloud |
 //! | [`apply`] | locked, then `completed` or `partial` (inside the worker's transaction) |
 //! | [`reconcile`] | open payments the worker asks CryptoCloud about |
+//! | [`renewal`] | renewal payments due, and their reminders |
 //! | [`plan`] | the user's tier and expiry: read, extended, expired |
 //! | [`report`] | the admin statistics |
 
@@ -20,8 +21,10 @@ pub mod history;
 mod money;
 mod order_id;
 pub mod plan;
+mod provider;
 pub mod reconcile;
 mod record;
+pub mod renewal;
 pub mod report;
 mod status;
 mod tier;
@@ -29,6 +32,7 @@ mod user_id;
 
 pub use money::{display_amount, Amount};
 pub use order_id::OrderId;
+pub use provider::ProviderFailure;
 pub use record::{Cursor, PaymentRecord};
 pub use status::PaymentStatus;
 pub use tier::Tier;

@@ -14,6 +14,8 @@ pub struct PlanRow {
     pub subscription_expires: Option<DateTime<Utc>>,
     pub requests_limit: i32,
     pub requests_used: i32,
+    /// False once the owner canceled: no renewal invoices, no reminders.
+    pub renews: bool,
 }
 
 /// `None` for a user who never checked out (no row yet).
@@ -22,7 +24,7 @@ pub async fn plan_of(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Opti
     sqlx::query_as!(
         PlanRow,
         r#"SELECT subscription_tier AS "subscription_tier: Tier", subscription_expires,
-                  requests_limit, requests_used
+                  requests_limit, requests_used, renews
            FROM users WHERE id = $1"#,
         user.get()
     )
@@ -30,22 +32,77 @@ pub async fn plan_of(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Opti
     .await
 }
 
-/// Extends the plan in one statement: tier set, expiry = max(now, current expiry) + the
-/// paid calendar months (in UTC), limit from the tier. The row lock serialises two payments
-/// of one user, and the second sees the first's expiry, so both periods count.
-#[tracing::instrument(skip(conn))]
+/// Cancel (`false`) or resume (`true`) the renewal of a paid plan still running. `None` when
+/// the user has no such plan (free, expired, or no row).
+#[tracing::instrument(skip(db))]
+pub async fn set_renews(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    renews: bool,
+) -> sqlx::Result<Option<PlanRow>> {
+    let free = Tier::free();
+    sqlx::query_as!(
+        PlanRow,
+        r#"UPDATE users SET renews = $2, updated_at = now()
+           WHERE id = $1 AND subscription_tier <> $3 AND subscription_expires > now()
+           RETURNING subscription_tier AS "subscription_tier: Tier", subscription_expires,
+                     requests_limit, requests_used, renews"#,
+        user.get(),
+        renews,
+        free.as_str(),
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Monthly prices of the catalogue's tiers, for converting the time left on one tier into
+/// another.
+#[derive(Debug, Clone, Default)]
+pub struct Prices {
+    names: Vec<String>,
+    prices: Vec<rust_decimal::Decimal>,
+}
+
+impl Prices {
+    pub fn new(tiers: impl IntoIterator<Item = (String, rust_decimal::Decimal)>) -> Self {
+        let (names, prices) = tiers.into_iter().unzip();
+        Self { names, prices }
+    }
+}
+
+/// Extends the plan in one statement on the locked row: tier set, limit from the tier, and
+/// expiry = now + the time left + the paid calendar months (in UTC). The time left on the
+/// same tier counts as it is; on another paid tier it is converted at the ratio of their
+/// monthly prices (`left × price(old) / price(new)`), in either direction, so nothing paid
+/// is lost. The row lock serialises two payments of one user, and the second sees the
+/// first's expiry, so both periods count.
+#[tracing::instrument(skip(conn, prices))]
 pub async fn extend(
     conn: &mut PgConnection,
     user: UserId,
     tier: &Tier,
     months: i32,
     requests_limit: i32,
+    prices: &Prices,
 ) -> sqlx::Result<DateTime<Utc>> {
+    let free = Tier::free();
     let expiry = sqlx::query_scalar!(
-        r#"UPDATE users
+        r#"WITH prices AS (SELECT * FROM unnest($5::text[], $6::numeric[]) AS t(name, price))
+           UPDATE users
            SET subscription_tier = $2,
                subscription_expires =
-                   (GREATEST(now(), COALESCE(subscription_expires, now())) AT TIME ZONE 'UTC'
+                   ((now() + CASE
+                       WHEN subscription_expires IS NULL OR subscription_expires <= now()
+                           THEN interval '0'
+                       WHEN subscription_tier = $2 OR subscription_tier = $7
+                           THEN subscription_expires - now()
+                       ELSE COALESCE(
+                           make_interval(secs => (EXTRACT(EPOCH FROM subscription_expires - now())
+                               * (SELECT price FROM prices WHERE name = users.subscription_tier)
+                               / NULLIF((SELECT price FROM prices WHERE name = $2), 0))::float8),
+                           -- A tier without a price on either side: the time stays as it is.
+                           subscription_expires - now())
+                     END) AT TIME ZONE 'UTC'
                     + make_interval(months => $3)) AT TIME ZONE 'UTC',
                requests_limit = $4,
                updated_at = now()
@@ -55,6 +112,9 @@ pub async fn extend(
         tier.as_str(),
         months,
         requests_limit,
+        &prices.names,
+        &prices.prices,
+        free.as_str(),
     )
     .fetch_optional(&mut *conn)
     .await?;

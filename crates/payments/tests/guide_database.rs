@@ -98,10 +98,12 @@ async fn the_guides_payments_table_is_extended_without_losing_a_row(pool: PgPool
             tier: &Tier::of(plans::PlanCatalogue::defaults().get("pro").unwrap()),
             months: 1,
             payment_data: None,
+            renewal_for: None,
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+    .expect("not a renewal: always inserted");
     assert!(id > 3);
     // And the contract's rules hold for new rows.
     let bad = sqlx::query("UPDATE payments SET status = 'bogus' WHERE id = $1")

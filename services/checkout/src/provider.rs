@@ -1,180 +1,69 @@
-//! How a failed CryptoCloud call is reported: one reason code per kind of failure, kept in
-//! `payments.failure_reason`, used as a metric label, and mapped to 502 or 503.
-
-use std::time::Duration;
+//! How a failed CryptoCloud call is answered: the reason (`payments::ProviderFailure`, the
+//! code kept in `payments.failure_reason`) mapped to 502 or 503 with a message for people.
 
 use actix_web::http::StatusCode;
 
-/// Why CryptoCloud did not give us what we asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderFailure {
-    /// Connection refused, DNS, TLS or I/O failure.
-    Unavailable,
-    /// No answer within `CRYPTOCLOUD_TIMEOUT_MS`.
-    Timeout,
-    /// HTTP 429.
-    RateLimited,
-    /// HTTP 5xx.
-    ServerError,
-    /// A validation error: CryptoCloud refused the request's fields.
-    Rejected,
-    /// The API key or shop was refused.
-    Unauthorized,
-    /// An answer we could not read, or one without a payment link.
-    BadResponse,
+pub use ::payments::ProviderFailure;
+
+/// The HTTP side of a [`ProviderFailure`].
+pub trait ProviderAnswer {
+    fn status(self) -> StatusCode;
+    fn message(self) -> &'static str;
 }
 
-impl ProviderFailure {
-    pub fn classify(error: &cryptocloud::Error) -> Self {
-        use cryptocloud::Error as E;
-        match error {
-            E::Transport { timeout: true, .. } => Self::Timeout,
-            E::Transport { .. } | E::Config { .. } => Self::Unavailable,
-            E::RateLimited { .. } => Self::RateLimited,
-            E::Server { .. } => Self::ServerError,
-            E::Validation { .. } => Self::Rejected,
-            E::Unauthorized { .. } => Self::Unauthorized,
-            E::Decode { .. } => Self::BadResponse,
-        }
-    }
-
-    /// The code stored in `payments.failure_reason` and sent in the error body.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Unavailable => "provider_unavailable",
-            Self::Timeout => "provider_timeout",
-            Self::RateLimited => "provider_rate_limited",
-            Self::ServerError => "provider_error",
-            Self::Rejected => "provider_rejected",
-            Self::Unauthorized => "provider_unauthorized",
-            Self::BadResponse => "provider_bad_response",
-        }
-    }
-
+impl ProviderAnswer for ProviderFailure {
     /// 503 when trying again later may help (unreachable, slow, rate limited); 502 when
     /// CryptoCloud answered with an error.
-    pub fn status(self) -> StatusCode {
+    fn status(self) -> StatusCode {
         match self {
-            Self::Unavailable | Self::Timeout | Self::RateLimited => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::ServerError | Self::Rejected | Self::Unauthorized | Self::BadResponse => {
-                StatusCode::BAD_GATEWAY
-            }
+            ProviderFailure::Unavailable
+            | ProviderFailure::Timeout
+            | ProviderFailure::RateLimited => StatusCode::SERVICE_UNAVAILABLE,
+            ProviderFailure::ServerError
+            | ProviderFailure::Rejected
+            | ProviderFailure::Unauthorized
+            | ProviderFailure::BadResponse => StatusCode::BAD_GATEWAY,
         }
     }
 
     /// For the caller: what happened, without internals.
-    pub fn message(self) -> &'static str {
+    fn message(self) -> &'static str {
         match self {
-            Self::Unavailable => {
+            ProviderFailure::Unavailable => {
                 "the payment provider cannot be reached; try again in a few minutes"
             }
-            Self::Timeout => {
+            ProviderFailure::Timeout => {
                 "the payment provider did not answer in time; try again in a few minutes"
             }
-            Self::RateLimited => "the payment provider is busy; try again in a minute",
-            Self::ServerError => "the payment provider had an internal error; try again later",
-            Self::Rejected => "the payment provider refused to create the invoice",
-            Self::Unauthorized => {
+            ProviderFailure::RateLimited => "the payment provider is busy; try again in a minute",
+            ProviderFailure::ServerError => {
+                "the payment provider had an internal error; try again later"
+            }
+            ProviderFailure::Rejected => "the payment provider refused to create the invoice",
+            ProviderFailure::Unauthorized => {
                 "the payment provider refused our credentials; the operator has been alerted"
             }
-            Self::BadResponse => "the payment provider gave an answer we could not use",
+            ProviderFailure::BadResponse => "the payment provider gave an answer we could not use",
         }
-    }
-
-    /// Seconds a client should wait before trying again, for the `Retry-After` header.
-    pub fn retry_after(self, error: Option<&cryptocloud::Error>) -> Option<Duration> {
-        match (self, error) {
-            (Self::RateLimited, Some(cryptocloud::Error::RateLimited { retry_after })) => {
-                Some(retry_after.unwrap_or(Duration::from_secs(30)))
-            }
-            (Self::Unavailable | Self::Timeout | Self::RateLimited, _) => {
-                Some(Duration::from_secs(30))
-            }
-            _ => None,
-        }
-    }
-
-    /// Every reason, for pages, the API document's error codes and tests.
-    pub const ALL: [ProviderFailure; 7] = [
-        Self::Unavailable,
-        Self::Timeout,
-        Self::RateLimited,
-        Self::ServerError,
-        Self::Rejected,
-        Self::Unauthorized,
-        Self::BadResponse,
-    ];
-
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.code() == code)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[test]
     fn unreachable_slow_and_rate_limited_are_503_answers_with_errors_are_502() {
-        let cases = [
-            (
-                cryptocloud::Error::Transport {
-                    message: "refused".into(),
-                    timeout: false,
-                },
-                "provider_unavailable",
-                503,
-            ),
-            (
-                cryptocloud::Error::Transport {
-                    message: "slow".into(),
-                    timeout: true,
-                },
-                "provider_timeout",
-                503,
-            ),
-            (
-                cryptocloud::Error::RateLimited { retry_after: None },
-                "provider_rate_limited",
-                503,
-            ),
-            (
-                cryptocloud::Error::Server {
-                    status: 500,
-                    message: "boom".into(),
-                },
-                "provider_error",
-                502,
-            ),
-            (
-                cryptocloud::Error::Validation {
-                    fields: BTreeMap::new(),
-                },
-                "provider_rejected",
-                502,
-            ),
-            (
-                cryptocloud::Error::Unauthorized {
-                    message: "no".into(),
-                },
-                "provider_unauthorized",
-                502,
-            ),
-            (
-                cryptocloud::Error::Decode {
-                    message: "?".into(),
-                },
-                "provider_bad_response",
-                502,
-            ),
-        ];
-        for (error, code, status) in cases {
-            let f = ProviderFailure::classify(&error);
-            assert_eq!((f.code(), f.status().as_u16()), (code, status));
-            assert_eq!(ProviderFailure::from_code(code), Some(f));
+        let status = |f: ProviderFailure| f.status().as_u16();
+        for f in ProviderFailure::ALL {
+            let expected = match f {
+                ProviderFailure::Unavailable
+                | ProviderFailure::Timeout
+                | ProviderFailure::RateLimited => 503,
+                _ => 502,
+            };
+            assert_eq!(status(f), expected, "{f:?}");
+            assert!(!f.message().is_empty());
         }
     }
 }

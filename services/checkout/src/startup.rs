@@ -171,6 +171,16 @@ fn api_table() -> Vec<(Method, &'static str, Route)> {
             payments::http::cancel_payment,
         ),
         on(Method::GET, "/subscription", subscription::get_subscription),
+        on(
+            Method::POST,
+            "/subscription/cancel",
+            subscription::cancel_subscription,
+        ),
+        on(
+            Method::POST,
+            "/subscription/resume",
+            subscription::resume_subscription,
+        ),
         on(Method::GET, "/admin/stats", admin::get_admin_stats),
     ]
 }

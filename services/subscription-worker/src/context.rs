@@ -26,6 +26,8 @@ pub struct Context {
     pub tolerance_percent: Decimal,
     /// `WORKER_ACCEPT_TEST_INVOICES`.
     pub accept_test_invoices: bool,
+    /// Renewal invoices and reminders; `None` without `CRYPTOCLOUD_SHOP_ID`.
+    pub renewals: Option<Arc<crate::renewals::RenewalPolicy>>,
 }
 
 impl Context {
@@ -39,6 +41,7 @@ impl Context {
             gate: Arc::new(DependencyGate::default()),
             tolerance_percent: Decimal::ZERO,
             accept_test_invoices: true,
+            renewals: None,
         }
     }
 }

@@ -28,6 +28,10 @@ pub const GROUP_FALLBACKS: &str = "worker_group_commit_fallbacks_total";
 pub const DEPENDENCY_DOWN: &str = "worker_dependency_down";
 /// Paid test-mode invoices, by `decision` (`applied` or `refused`).
 pub const TEST_INVOICES: &str = "worker_test_invoices_total";
+/// Renewal payments opened with their invoice.
+pub const RENEWALS_OPENED: &str = "worker_renewals_opened_total";
+/// `subscription.renewal_due` reminders recorded.
+pub const RENEWAL_REMINDERS: &str = "worker_renewal_reminders_total";
 /// Copies near the quorum queue's delivery limit re-published fresh.
 pub const REFRESHED: &str = "worker_redelivered_refreshed_total";
 /// Seconds the oldest unpublished outbox event has waited (gauge, 0 when none).

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod outcome;
 pub mod pipeline;
 pub mod plans;
+pub mod renewals;
 pub mod retry;
 pub mod settings;
 pub mod startup;

@@ -107,7 +107,7 @@ pub async fn publish_pending(pool: &PgPool, broker: &Broker, limit: i64) -> anyh
         let properties = BasicProperties::default()
             .with_message_id(row.event_id.clone().into())
             .with_content_type(events::CONTENT_TYPE.into())
-            .with_type("SubscriptionUpgraded".into())
+            .with_type(events::event_type_of(&row.routing_key).into())
             .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64);
         let exchange = &exchange;
         async move {

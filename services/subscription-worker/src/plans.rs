@@ -17,6 +17,16 @@ impl Plans {
         self.0.get(tier).map(|plan| plan.requests_limit())
     }
 
+    /// The plan named `tier` (price, currency, limit); `None` when `PLANS` no longer has it.
+    pub fn plan(&self, tier: &str) -> Option<&plans::Plan> {
+        self.0.get(tier)
+    }
+
+    /// Every tier's monthly price, for converting time left between tiers.
+    pub fn prices(&self) -> payments::plan::Prices {
+        payments::plan::Prices::new(self.0.iter().map(|p| (p.name().to_string(), p.price())))
+    }
+
     pub fn free_requests_limit(&self) -> i32 {
         self.0.free().requests_limit()
     }

@@ -20,6 +20,19 @@ pub struct Settings {
     pub cryptocloud_api_url: String,
     #[serde(deserialize_with = "non_empty_secret")]
     pub cryptocloud_api_key: SecretString,
+    /// The shop renewal invoices are opened for; without it no renewal is opened (logged).
+    #[serde(default)]
+    pub cryptocloud_shop_id: Option<String>,
+    /// `RENEWAL_NOTICE_DAYS`: days before expiry a reminder goes out (`7,3,1`); the first
+    /// (largest) opens the renewal invoice.
+    #[serde(default = "default_notice_days", deserialize_with = "notice_days")]
+    pub renewal_notice_days: Vec<u32>,
+    /// `RENEWAL_MONTHS`: months a renewal invoice buys.
+    #[serde(
+        default = "default_renewal_months",
+        deserialize_with = "renewal_months"
+    )]
+    pub renewal_months: u32,
     /// Not used by the worker yet; accepted so the shared environment loads unchanged.
     #[serde(default)]
     pub admin_token: Option<SecretString>,
@@ -67,6 +80,16 @@ impl Settings {
         Duration::from_secs(self.worker_reconcile_after_secs)
     }
 
+    /// Renewal invoices and reminders, when a shop to open invoices for is configured.
+    pub fn renewal_policy(&self) -> Option<crate::renewals::RenewalPolicy> {
+        let shop_id = self.cryptocloud_shop_id.as_deref()?.trim();
+        (!shop_id.is_empty()).then(|| crate::renewals::RenewalPolicy {
+            notice_days: self.renewal_notice_days.clone(),
+            months: self.renewal_months,
+            shop_id: shop_id.to_string(),
+        })
+    }
+
     /// The plan catalogue; an invalid `PLANS` setting is reported at start-up.
     pub fn plans(&self) -> Result<Plans, PlanError> {
         Plans::from_settings(&self.plans)
@@ -79,6 +102,9 @@ impl Settings {
             amqp_url,
             cryptocloud_api_url: api_url.to_string(),
             cryptocloud_api_key: SecretString::from(api_key.to_string()),
+            cryptocloud_shop_id: None,
+            renewal_notice_days: default_notice_days(),
+            renewal_months: default_renewal_months(),
             admin_token: None,
             worker_listen: "127.0.0.1:0".to_string(),
             worker_sweep_interval_secs: default_sweep_interval(),
@@ -114,6 +140,43 @@ fn default_api_url() -> String {
 }
 fn default_listen() -> String {
     "0.0.0.0:8082".to_string()
+}
+fn default_notice_days() -> Vec<u32> {
+    vec![7, 3, 1]
+}
+fn default_renewal_months() -> u32 {
+    1
+}
+/// `7,3,1`: distinct whole days from 1 to 365, kept largest first.
+fn notice_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+    let raw = String::deserialize(d)?;
+    let mut days = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<u32>() {
+            Ok(n) if (1..=365).contains(&n) => days.push(n),
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "{part:?} is not a number of days from 1 to 365 (e.g. 7,3,1)"
+                )))
+            }
+        }
+    }
+    if days.is_empty() {
+        return Err(serde::de::Error::custom("at least one day, e.g. 7,3,1"));
+    }
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    Ok(days)
+}
+/// Whole months from 1 to 120, as text or a number.
+fn renewal_months<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let raw = String::deserialize(d)?;
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=120).contains(&n) => Ok(n),
+        _ => Err(serde::de::Error::custom(
+            "must be whole months from 1 to 120",
+        )),
+    }
 }
 fn default_true() -> bool {
     true
@@ -196,5 +259,33 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.variable, "WORKER_MAX_ATTEMPTS");
+    }
+
+    #[test]
+    fn renewal_settings_are_read_and_checked() {
+        let s = build(&[("cryptocloud_api_key", "k")]).unwrap();
+        assert_eq!(
+            (s.renewal_notice_days.clone(), s.renewal_months),
+            (vec![7, 3, 1], 1)
+        );
+        assert!(s.renewal_policy().is_none(), "no shop, no renewals");
+        let s = build(&[
+            ("cryptocloud_api_key", "k"),
+            ("cryptocloud_shop_id", "0012"),
+            ("renewal_notice_days", " 1, 14,3,3 "),
+            ("renewal_months", "3"),
+        ])
+        .unwrap();
+        let policy = s.renewal_policy().unwrap();
+        assert_eq!(policy.notice_days, vec![14, 3, 1]);
+        assert_eq!((policy.months, policy.shop_id.as_str()), (3, "0012"));
+        for (key, value, variable) in [
+            ("renewal_notice_days", "7,0", "RENEWAL_NOTICE_DAYS"),
+            ("renewal_notice_days", "", "RENEWAL_NOTICE_DAYS"),
+            ("renewal_months", "0", "RENEWAL_MONTHS"),
+        ] {
+            let err = build(&[("cryptocloud_api_key", "k"), (key, value)]).unwrap_err();
+            assert_eq!(err.variable, variable, "{value:?}");
+        }
     }
 }

@@ -66,6 +66,10 @@ impl Application {
         );
         context.tolerance_percent = settings.payment_tolerance_percent;
         context.accept_test_invoices = settings.worker_accept_test_invoices;
+        context.renewals = settings.renewal_policy().map(Arc::new);
+        if context.renewals.is_none() {
+            tracing::warn!("CRYPTOCLOUD_SHOP_ID is not set: no renewal invoices are opened");
+        }
         let events_home = events::messaging::dispatcher_topology_beside(&topology);
         let broker = Broker::start_declaring(
             settings.amqp_url.clone(),

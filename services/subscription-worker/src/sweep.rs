@@ -47,6 +47,11 @@ pub async fn run(
         if let Err(e) = expire_subscriptions(&ctx.pool, &ctx.plans).await {
             tracing::warn!(error = %e, "expiry sweep failed");
         }
+        if let Some(policy) = &ctx.renewals {
+            if let Err(e) = crate::renewals::run_once(&ctx, policy).await {
+                tracing::warn!(error = %e, "renewal sweep failed; next sweep tries again");
+            }
+        }
         match reconcile(&ctx, reconcile_after).await {
             Ok(report) if report.checked > 0 => tracing::info!(?report, "reconciliation done"),
             Ok(_) => {}

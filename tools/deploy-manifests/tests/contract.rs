@@ -114,6 +114,9 @@ const SERVICES: [Service; 4] = [
             "WORKER_DB_POOL_SIZE",
             "PAYMENT_TOLERANCE_PERCENT",
             "WORKER_ACCEPT_TEST_INVOICES",
+            "CRYPTOCLOUD_SHOP_ID",
+            "RENEWAL_NOTICE_DAYS",
+            "RENEWAL_MONTHS",
             "PLANS",
         ],
         // `Settings` (run, reconcile), `DatabaseSettings` (migrate), `BrokerSettings` (dlq).

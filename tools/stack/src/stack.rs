@@ -223,6 +223,7 @@ impl Stack {
                     ("AMQP_URL", amqp_url),
                     ("CRYPTOCLOUD_API_URL", sandbox_url),
                     ("CRYPTOCLOUD_API_KEY", dev::API_KEY.into()),
+                    ("CRYPTOCLOUD_SHOP_ID", dev::SHOP_ID.into()),
                     ("ADMIN_TOKEN", dev::ADMIN_TOKEN.into()),
                     (
                         "WORKER_SWEEP_INTERVAL_SECS",

@@ -7,13 +7,12 @@
 
 use std::time::Duration;
 
-use ::payments::creation::{self, NewPayment};
+use ::payments::creation::{self, Invoicing, NewPayment, OpenError};
 use actix_web::http::StatusCode;
 
 use super::{CheckoutError, CheckoutResponse, Order};
 use crate::domain::{OrderId, PaymentMethod, Tier, UserId};
 use crate::idempotency::{self, Begun, IdempotencyKey, StoredResponse};
-use crate::provider::ProviderFailure;
 use crate::state::AppState;
 
 /// Creates one payment and its invoice. Runs to completion even if the caller goes away
@@ -89,108 +88,82 @@ async fn create_payment_inner(
     user: UserId,
     order: &Order,
 ) -> Result<CheckoutResponse, CheckoutError> {
+    refuse_other_currency(state, user, order).await?;
     let order_id = OrderId::generate();
     let amount = order.plan.amount_for(order.months.get());
 
     let tier = Tier::of(&order.plan);
-    let payment_id = creation::insert_creating(
-        &state.pool,
-        &NewPayment {
-            user,
-            order_id: &order_id,
-            amount,
-            currency: order.plan.currency(),
-            payment_method: order.method.as_ref().map(PaymentMethod::as_str),
-            tier: &tier,
-            months: order.months.get(),
-            payment_data: None,
-        },
-    )
-    .await?;
-    tracing::Span::current().record("payment_id", payment_id);
-
-    let request = cryptocloud::CreateInvoice {
-        shop_id: state.shop_id.clone(),
+    let new = NewPayment {
+        user,
+        order_id: &order_id,
         amount,
-        currency: Some(order.plan.currency().to_string()),
-        order_id: Some(order_id.to_string()),
-        email: None,
-        add_fields: order.method.as_ref().map(|m| cryptocloud::AddFields {
-            available_currencies: Some(vec![m.as_str().to_string()]),
-            ..Default::default()
-        }),
+        currency: order.plan.currency(),
+        payment_method: order.method.as_ref().map(PaymentMethod::as_str),
+        tier: &tier,
+        months: order.months.get(),
+        payment_data: None,
+        renewal_for: None,
     };
-    let invoice = match state.cryptocloud.create_invoice(&request).await {
-        Ok(invoice) if is_payment_link(&invoice.link) => invoice,
-        Ok(invoice) => {
-            let details = serde_json::json!({
-                "error": {"code": ProviderFailure::BadResponse.code(), "message": "the invoice has no usable payment link"},
-                "invoice": invoice,
-            });
-            return Err(fail(
-                state,
-                payment_id,
-                ProviderFailure::BadResponse,
-                None,
-                details,
-            )
-            .await);
-        }
-        Err(error) => {
-            let failure = ProviderFailure::classify(&error);
-            tracing::warn!(%error, reason = failure.code(), "creating the invoice failed");
-            let details = serde_json::json!({
-                "error": {"code": failure.code(), "message": error.to_string()},
-            });
-            return Err(fail(state, payment_id, failure, Some(&error), details).await);
-        }
-    };
-
-    let invoice_id = invoice.uuid.prefixed();
-    let payment_data = serde_json::json!({
-        "invoice": invoice,
+    let page_data = serde_json::json!({
         "success_url": state.base_url.join("/dashboard/payment/success"),
         "fail_url": state.base_url.join("/dashboard/payment/error"),
     });
-    let record = creation::mark_pending(
-        &state.pool,
-        payment_id,
-        &invoice_id,
-        &invoice.link,
-        payment_data,
-    )
-    .await
-    .map_err(|e| {
-        // The invoice exists and the row still says `creating` with our order id, so the
-        // worker can still match a postback to it by `order_id`.
-        tracing::error!(error = %e, invoice_id, "storing the invoice failed");
-        CheckoutError::from(e)
-    })?;
-    metrics::counter!("checkout_invoices_created_total", "tier" => order.plan.name().to_string())
-        .increment(1);
-    tracing::info!(invoice_id, "invoice created");
-    Ok(CheckoutResponse::from_record(&record))
+    let invoicing = Invoicing {
+        client: &state.cryptocloud,
+        shop_id: &state.shop_id,
+    };
+    match creation::open(&state.pool, invoicing, &new, page_data).await {
+        Ok(Some(record)) => {
+            tracing::Span::current().record("payment_id", record.id);
+            metrics::counter!("checkout_invoices_created_total", "tier" => order.plan.name().to_string())
+                .increment(1);
+            Ok(CheckoutResponse::from_record(&record))
+        }
+        // Only renewals can find themselves already open.
+        Ok(None) => Err(CheckoutError::Unexpected(anyhow::anyhow!(
+            "a checkout payment conflicted with a renewal"
+        ))),
+        Err(OpenError::Database(e)) => Err(CheckoutError::from(e)),
+        Err(OpenError::Provider {
+            payment_id,
+            failure,
+            error,
+        }) => {
+            metrics::counter!("checkout_invoices_failed_total", "reason" => failure.code())
+                .increment(1);
+            Err(CheckoutError::Provider {
+                failure,
+                payment_id,
+                retry_after: failure.retry_after(error.as_ref()),
+            })
+        }
+    }
 }
 
-/// Marks the payment failed and builds the error for the caller.
-async fn fail(
+/// A plan change converts the time left at the ratio of monthly prices, which only means
+/// something within one currency: a plan in another currency than the running one is
+/// refused (409 `plan_currency_mismatch`).
+async fn refuse_other_currency(
     state: &AppState,
-    payment_id: i64,
-    failure: ProviderFailure,
-    error: Option<&cryptocloud::Error>,
-    details: serde_json::Value,
-) -> CheckoutError {
-    metrics::counter!("checkout_invoices_failed_total", "reason" => failure.code()).increment(1);
-    if let Err(e) = creation::mark_failed(&state.pool, payment_id, failure.code(), details).await {
-        return CheckoutError::from(e);
+    user: UserId,
+    order: &Order,
+) -> Result<(), CheckoutError> {
+    let Some(running) = ::payments::plan::plan_of(&state.pool, user).await? else {
+        return Ok(());
+    };
+    let active = !running.subscription_tier.is_free()
+        && running
+            .subscription_expires
+            .is_some_and(|e| e > chrono::Utc::now());
+    let Some(current) = state.plans.get(running.subscription_tier.as_str()) else {
+        return Ok(());
+    };
+    if active && current.currency() != order.plan.currency() {
+        return Err(CheckoutError::PlanCurrencyMismatch {
+            tier: order.plan.name().to_string(),
+            wanted: order.plan.currency().to_string(),
+            running: current.currency().to_string(),
+        });
     }
-    CheckoutError::Provider {
-        failure,
-        payment_id,
-        retry_after: failure.retry_after(error),
-    }
-}
-
-fn is_payment_link(link: &str) -> bool {
-    url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    Ok(())
 }

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::domain::{InvalidMonths, InvalidPaymentMethod};
 use crate::idempotency::IdempotencyError;
-use crate::provider::ProviderFailure;
+use crate::provider::{ProviderAnswer, ProviderFailure};
 
 /// Everything a checkout can fail with; mapped to HTTP in [`ResponseError`] below and to
 /// the error page's reason codes in [`CheckoutError::reason`].
@@ -28,6 +28,12 @@ pub enum CheckoutError {
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
     IdempotencyKeyInUse,
+    #[error("the {tier} plan is priced in {wanted}, the running plan in {running}: time left cannot be converted between currencies")]
+    PlanCurrencyMismatch {
+        tier: String,
+        wanted: String,
+        running: String,
+    },
     #[error("{} (payment {payment_id} was marked failed)", .failure.message())]
     Provider {
         failure: ProviderFailure,
@@ -49,6 +55,7 @@ impl CheckoutError {
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInUse => "idempotency_key_in_use",
+            Self::PlanCurrencyMismatch { .. } => "plan_currency_mismatch",
             Self::Provider { failure, .. } => failure.code(),
             Self::Unexpected(_) => "internal_error",
         }
@@ -67,6 +74,11 @@ impl CheckoutError {
             Self::InvalidIdempotencyKey,
             Self::IdempotencyKeyReused,
             Self::IdempotencyKeyInUse,
+            Self::PlanCurrencyMismatch {
+                tier: String::new(),
+                wanted: String::new(),
+                running: String::new(),
+            },
             Self::Unexpected(anyhow::anyhow!("a sample")),
         ];
         errors.extend(ProviderFailure::ALL.map(|failure| Self::Provider {
@@ -86,6 +98,7 @@ impl CheckoutError {
                     | Self::InvalidIdempotencyKey
                     | Self::IdempotencyKeyReused
                     | Self::IdempotencyKeyInUse
+                    | Self::PlanCurrencyMismatch { .. }
                     | Self::Provider { .. }
                     | Self::Unexpected(_) => {}
                 }
@@ -120,7 +133,7 @@ impl ResponseError for CheckoutError {
             | Self::InvalidPaymentMethod(_)
             | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
-            Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::IdempotencyKeyInUse | Self::PlanCurrencyMismatch { .. } => StatusCode::CONFLICT,
             Self::Provider { failure, .. } => failure.status(),
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

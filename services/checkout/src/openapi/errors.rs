@@ -15,7 +15,7 @@ use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::checkout::CheckoutError;
 use crate::payments::PaymentsError;
-use crate::subscription::SubscriptionError;
+use crate::subscription::{RenewalError, SubscriptionError};
 
 type Answers = Vec<(StatusCode, &'static str)>;
 
@@ -46,6 +46,12 @@ pub const ERROR_ANSWERS: &[OperationAnswers] = &[
     }),
     ("getSubscription", || {
         [user(), SubscriptionError::answers()].concat()
+    }),
+    ("cancelSubscription", || {
+        [user(), RenewalError::answers()].concat()
+    }),
+    ("resumeSubscription", || {
+        [user(), RenewalError::answers()].concat()
     }),
     ("getAdminStats", AdminError::answers),
 ];
@@ -177,7 +183,10 @@ mod tests {
         );
         assert!(codes(&answers, 400).contains("malformed_json"));
         assert!(codes(&answers, 400).contains("invalid_idempotency_key"));
-        assert_eq!(codes(&answers, 409), ["idempotency_key_in_use"].into());
+        assert_eq!(
+            codes(&answers, 409),
+            ["idempotency_key_in_use", "plan_currency_mismatch"].into()
+        );
         assert_eq!(codes(&answers, 500), ["internal_error"].into());
     }
 }

@@ -36,6 +36,8 @@ use crate::{admin, checkout, ops, payments, subscription, tiers};
         payments::http::get_payment,
         payments::http::cancel_payment,
         subscription::get_subscription,
+        subscription::renewal::cancel_subscription,
+        subscription::renewal::resume_subscription,
         admin::get_admin_stats,
         ops::healthz,
         ops::readyz,

@@ -8,6 +8,7 @@ pub fn message_for(reason: Option<&str>) -> (&'static str, &'static str) {
     match reason.unwrap_or("") {
         "unknown_tier" => ("That plan does not exist", "Pick one of the plans offered on your dashboard."),
         "tier_not_purchasable" => ("That plan cannot be bought", "The free plan is what every account has already; choose a paid plan to upgrade."),
+        "plan_currency_mismatch" => ("Choose a plan in the same currency", "Your current plan is priced in another currency, so the time left on it cannot be carried over. Choose a plan in the same currency, or wait until the current one ends."),
         "invalid_months" => ("Choose a valid number of months", "The number of months must be a whole number within the range the plan allows."),
         "invalid_payment_method" => ("That payment method is not available", "Choose one of the coins in the list, or let the payment page offer them all."),
         "invalid_form" => ("The upgrade form was incomplete", "Some fields were missing or could not be read. Please fill in the form again."),

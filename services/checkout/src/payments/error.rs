@@ -6,7 +6,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::provider::ProviderFailure;
+use crate::provider::{ProviderAnswer, ProviderFailure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentsError {

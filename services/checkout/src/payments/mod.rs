@@ -1,6 +1,6 @@
 //! The caller's payments: history, one payment, cancel.
 
-mod cancel;
+pub(crate) mod cancel;
 mod error;
 pub mod history;
 pub mod http;

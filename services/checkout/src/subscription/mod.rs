@@ -1,4 +1,9 @@
-//! `GET /api/v1/subscription`: the caller's plan and usage.
+//! `GET /api/v1/subscription`: the caller's plan and usage; `POST /api/v1/subscription/cancel`
+//! and `/resume`: stop and restart its renewals.
+
+pub mod renewal;
+
+pub use renewal::{cancel_subscription, resume_subscription, RenewalError};
 
 use actix_web::http::StatusCode;
 use actix_web::ResponseError;
@@ -30,6 +35,30 @@ pub struct SubscriptionView {
     pub requests_used: i32,
     #[schema(example = 99958)]
     pub requests_remaining: i32,
+    /// `free` or `active`.
+    #[schema(example = "active")]
+    pub status: String,
+    /// True on a paid plan whose renewals were not canceled.
+    pub renews: bool,
+    /// End of the grace period after expiry; null (no grace period is configured).
+    pub grace_until: Option<DateTime<Utc>>,
+    /// The open renewal invoice of the current period, if any.
+    pub renewal: Option<RenewalView>,
+}
+
+/// A renewal invoice waiting to be paid.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenewalView {
+    #[schema(example = 1002)]
+    pub payment_id: i64,
+    #[schema(example = "INV-7Q2K9XAB")]
+    pub invoice_id: Option<String>,
+    pub payment_url: Option<String>,
+    /// Decimal string.
+    #[schema(example = "99.00")]
+    pub amount: String,
+    #[schema(example = "USD")]
+    pub currency: String,
 }
 
 /// Tier, expiry, limits and requests used. A user who never checked out is on `free`.
@@ -63,6 +92,10 @@ pub async fn subscription_of(
             let now = Utc::now();
             let active = !row.subscription_tier.is_free()
                 && row.subscription_expires.is_some_and(|e| e > now);
+            let renewal = match active {
+                true => ::payments::renewal::open_of(&state.pool, user).await?,
+                false => None,
+            };
             SubscriptionView {
                 active,
                 requests_remaining: (row.requests_limit - row.requests_used).max(0),
@@ -70,6 +103,16 @@ pub async fn subscription_of(
                 expires_at: row.subscription_expires,
                 requests_limit: row.requests_limit,
                 requests_used: row.requests_used,
+                status: if active { "active" } else { "free" }.to_string(),
+                renews: active && row.renews,
+                grace_until: None,
+                renewal: renewal.map(|r| RenewalView {
+                    payment_id: r.id,
+                    invoice_id: r.invoice_id,
+                    payment_url: r.payment_url,
+                    amount: ::payments::display_amount(r.amount),
+                    currency: r.currency,
+                }),
             }
         }
         None => {
@@ -81,6 +124,10 @@ pub async fn subscription_of(
                 requests_limit: free.requests_limit(),
                 requests_used: 0,
                 requests_remaining: free.requests_limit(),
+                status: "free".to_string(),
+                renews: false,
+                grace_until: None,
+                renewal: None,
             }
         }
     };

@@ -12,4 +12,5 @@ mod operations;
 mod pages;
 mod payments;
 mod provider_failures;
+mod subscription;
 mod tiers;

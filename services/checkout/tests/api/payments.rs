@@ -303,7 +303,8 @@ async fn subscription_shows_tier_expiry_limits_and_usage(pool: PgPool) {
         .unwrap();
     assert_eq!(
         fresh,
-        json!({"tier": "free", "expires_at": null, "active": false, "requests_limit": 100, "requests_used": 0, "requests_remaining": 100})
+        json!({"tier": "free", "expires_at": null, "active": false, "requests_limit": 100, "requests_used": 0, "requests_remaining": 100,
+               "status": "free", "renews": false, "grace_until": null, "renewal": null})
     );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM users").await,
@@ -330,4 +331,9 @@ async fn subscription_shows_tier_expiry_limits_and_usage(pool: PgPool) {
     assert_eq!(upgraded["active"], true);
     assert_eq!(upgraded["requests_used"], 250);
     assert_eq!(upgraded["requests_remaining"], 99750);
+    assert_eq!(
+        (upgraded["status"].as_str(), upgraded["renews"].as_bool()),
+        (Some("active"), Some(true))
+    );
+    assert_eq!(upgraded["renewal"], Value::Null);
 }

@@ -437,3 +437,75 @@ async fn a_test_mode_invoice_is_applied_and_marked_unless_test_invoices_are_refu
     worker.stop().await;
     world.cleanup().await;
 }
+
+/// A completed payment for another tier converts the time left at the ratio of monthly
+/// prices, in either direction, then adds the paid months: nothing paid is lost.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn a_plan_change_converts_the_time_left_at_the_price_ratio(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    let settings: subscription_worker::plans::PlanSettings = serde_json::from_value(
+        serde_json::json!(r#"{"team": {"price": "297", "requests_limit": 1000000}}"#),
+    )
+    .unwrap();
+    let ctx = subscription_worker::Context::new(
+        world.pool.clone(),
+        world.cryptocloud.clone(),
+        subscription_worker::plans::Plans::from_settings(&settings).unwrap(),
+    );
+    // (user, tier now, days left, tier bought, price, days left afterwards before the month)
+    let cases = [
+        (1, "pro", 30, "team", "297", 10),
+        (2, "team", 10, "pro", "99", 30),
+    ];
+    for (user, from, days, to, price, _) in cases {
+        world.create_user(user).await;
+        sqlx::query(
+            "UPDATE users SET subscription_tier = $2, \
+                              subscription_expires = now() + make_interval(days => $3) WHERE id = $1",
+        )
+        .bind(user)
+        .bind(from)
+        .bind(days)
+        .execute(&world.pool)
+        .await
+        .unwrap();
+        let order_id = world.unique("order");
+        let invoice = world.create_invoice(&order_id, price).await;
+        let payment = world
+            .insert_payment(user, Some(&invoice), &order_id, price, 1, "pending")
+            .await;
+        sqlx::query("UPDATE payments SET subscription_tier = $2 WHERE id = $1")
+            .bind(payment)
+            .bind(to)
+            .execute(&world.pool)
+            .await
+            .unwrap();
+        world.pay(&invoice, None).await;
+        let postback = world.postback(&format!("change-{user}"), &invoice);
+        assert!(
+            matches!(process_one(&ctx, &postback).await, Outcome::Applied { .. }),
+            "user {user}"
+        );
+    }
+    for (user, _, _, to, _, left) in cases {
+        let (tier, expires, limit) = world.user(user).await;
+        assert_eq!(tier, to);
+        assert_eq!(limit, if to == "team" { 1_000_000 } else { 100_000 });
+        let expected: DateTime<Utc> = sqlx::query_scalar(
+            "SELECT ((now() + make_interval(days => $1)) AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC'",
+        )
+        .bind(left)
+        .fetch_one(&world.pool)
+        .await
+        .unwrap();
+        let off = (expires.unwrap() - expected).num_seconds().abs();
+        assert!(
+            off < 120,
+            "user {user}: {expires:?} vs {expected} ({off} s off)"
+        );
+    }
+    world.cleanup().await;
+}

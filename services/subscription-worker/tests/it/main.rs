@@ -8,5 +8,6 @@ mod flow;
 mod group_commit;
 mod helpers;
 mod outbox;
+mod renewals;
 mod retries;
 mod sweeps;

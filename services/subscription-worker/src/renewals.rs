@@ -1,0 +1,177 @@
+//! Renewal invoices and their reminders (crypto has no card on file: every period needs a
+//! new invoice). Each sweep opens a renewal payment, with a real CryptoCloud invoice, for
+//! every renewing paid plan inside its first notice window (`RENEWAL_NOTICE_DAYS`), through
+//! the same `payments::creation::open` checkout uses; then records the reminders due and
+//! writes one `subscription.renewal_due` event each, in the same transaction. Several
+//! workers and repeated sweeps open one renewal and send one reminder: the database's
+//! unique keys decide, not a check.
+
+use std::collections::BTreeSet;
+
+use payments::creation::{self, Invoicing, NewPayment, OpenError};
+use payments::{renewal, OrderId};
+
+use crate::context::Context;
+use crate::outbox;
+
+/// Plans looked at per sweep step.
+const BATCH: i64 = 500;
+
+/// `RENEWAL_NOTICE_DAYS`, `RENEWAL_MONTHS` and the shop the invoices are opened for.
+#[derive(Debug, Clone)]
+pub struct RenewalPolicy {
+    /// Notice days, largest first; the first one opens the renewal invoice.
+    pub notice_days: Vec<u32>,
+    pub months: u32,
+    pub shop_id: String,
+}
+
+impl RenewalPolicy {
+    fn first_notice(&self) -> i32 {
+        self.notice_days.first().copied().unwrap_or(0) as i32
+    }
+}
+
+/// What one sweep step did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RenewalReport {
+    /// Renewal payments opened (with their invoice).
+    pub opened: usize,
+    /// Opened by someone else meanwhile.
+    pub already_open: usize,
+    /// CryptoCloud gave no invoice (the payment is `failed`; the next sweep tries again).
+    pub failed: usize,
+    /// Plans no longer in `PLANS`: kept to expiry, not renewed.
+    pub unknown_plans: usize,
+    pub reminded: usize,
+    /// Unpaid renewal invoices of plans that ended, canceled at CryptoCloud and here.
+    pub lapsed: usize,
+}
+
+/// Opens the renewals due, then sends the reminders due.
+#[tracing::instrument(skip_all)]
+pub async fn run_once(ctx: &Context, policy: &RenewalPolicy) -> anyhow::Result<RenewalReport> {
+    let mut report = RenewalReport::default();
+    open_due(ctx, policy, &mut report).await?;
+    remind(ctx, policy, &mut report).await?;
+    close_lapsed(ctx, &mut report).await?;
+    if report != RenewalReport::default() {
+        tracing::info!(?report, "renewals");
+    }
+    Ok(report)
+}
+
+async fn open_due(
+    ctx: &Context,
+    policy: &RenewalPolicy,
+    report: &mut RenewalReport,
+) -> anyhow::Result<()> {
+    let due = renewal::due(&ctx.pool, policy.first_notice(), BATCH).await?;
+    let mut unknown = BTreeSet::new();
+    let invoicing = Invoicing {
+        client: &ctx.cryptocloud,
+        shop_id: &policy.shop_id,
+    };
+    for plan in due {
+        let Some(priced) = ctx.plans.plan(plan.tier.as_str()) else {
+            report.unknown_plans += 1;
+            unknown.insert(plan.tier.to_string());
+            continue;
+        };
+        let order_id = OrderId::generate();
+        let kind = serde_json::json!({"kind": "renewal"});
+        let new = NewPayment {
+            user: plan.user,
+            order_id: &order_id,
+            amount: priced.amount_for(policy.months),
+            currency: priced.currency(),
+            payment_method: None,
+            tier: &plan.tier,
+            months: policy.months,
+            payment_data: Some(kind.clone()),
+            renewal_for: Some(plan.expires),
+        };
+        match creation::open(&ctx.pool, invoicing, &new, kind).await {
+            Ok(Some(record)) => {
+                report.opened += 1;
+                metrics::counter!(crate::counters::RENEWALS_OPENED).increment(1);
+                tracing::info!(user = %plan.user, payment_id = record.id, expires = %plan.expires, "renewal invoice opened");
+            }
+            Ok(None) => report.already_open += 1,
+            Err(OpenError::Provider { failure, .. }) => {
+                report.failed += 1;
+                tracing::warn!(user = %plan.user, reason = failure.code(), "renewal invoice not created; next sweep tries again");
+            }
+            Err(OpenError::Database(e)) => return Err(e.into()),
+        }
+    }
+    for tier in unknown {
+        tracing::warn!(%tier, "plan is no longer in PLANS: its users keep it to expiry, no renewal is opened");
+    }
+    Ok(())
+}
+
+async fn remind(
+    ctx: &Context,
+    policy: &RenewalPolicy,
+    report: &mut RenewalReport,
+) -> anyhow::Result<()> {
+    let days: Vec<i32> = policy.notice_days.iter().map(|d| *d as i32).collect();
+    let mut tx = ctx.pool.begin().await?;
+    let reminders = renewal::record_reminders(&mut tx, &days, BATCH).await?;
+    for r in &reminders {
+        let event = events::SubscriptionRenewalDue {
+            event_id: format!(
+                "renewal-due-{}-{}-{}",
+                r.user,
+                r.expires.timestamp(),
+                r.days
+            ),
+            user_id: r.user.get(),
+            tier: r.tier.to_string(),
+            expires_at: Some(events::to_timestamp(r.expires)),
+            days: r.days.max(0) as u32,
+            payment_id: r.payment_id,
+            invoice_id: r.invoice_id.clone().unwrap_or_default(),
+            payment_url: r.payment_url.clone().unwrap_or_default(),
+            amount: r.amount.normalize().to_string(),
+            currency: r.currency.clone(),
+            occurred_at: Some(events::to_timestamp(chrono::Utc::now())),
+        };
+        outbox::insert(&mut tx, &event.event_id, &event).await?;
+    }
+    tx.commit().await?;
+    if !reminders.is_empty() {
+        ctx.outbox_wake.notify_one();
+        metrics::counter!(crate::counters::RENEWAL_REMINDERS).increment(reminders.len() as u64);
+    }
+    report.reminded += reminders.len();
+    Ok(())
+}
+
+/// Cancels, at CryptoCloud and then here, the renewal invoices of plans that ended unpaid.
+/// CryptoCloud refusing (the invoice was paid or canceled meanwhile) leaves the payment to
+/// the postback or to reconciliation.
+async fn close_lapsed(ctx: &Context, report: &mut RenewalReport) -> anyhow::Result<()> {
+    for (payment_id, invoice) in renewal::lapsed(&ctx.pool, BATCH).await? {
+        let Ok(invoice) = cryptocloud::InvoiceId::parse(&invoice) else {
+            tracing::warn!(payment_id, invoice, "renewal with an unreadable invoice id");
+            continue;
+        };
+        match ctx.cryptocloud.cancel_invoice(&invoice).await {
+            Ok(()) => {}
+            Err(cryptocloud::Error::Validation { .. }) => {
+                tracing::info!(payment_id, %invoice, "CryptoCloud no longer lets the lapsed renewal be canceled");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if payments::closing::close_invoice(&ctx.pool, &invoice, payments::PaymentStatus::Canceled)
+            .await?
+        {
+            report.lapsed += 1;
+            tracing::info!(payment_id, %invoice, "unpaid renewal canceled: the plan ended");
+        }
+    }
+    Ok(())
+}

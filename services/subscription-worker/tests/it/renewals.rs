@@ -1,0 +1,244 @@
+//! Renewal invoices and reminders: opened once per user and expiry whatever the number of
+//! workers and sweeps, one reminder per notice window, and paying the renewal extends from
+//! the current expiry.
+
+use std::sync::Arc;
+
+use chrono::{Duration as Days, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use subscription_worker::renewals::{run_once, RenewalPolicy};
+use subscription_worker::{Context, Outcome};
+
+use crate::helpers::{all, process_one, World};
+
+fn with_renewals(world: &World) -> Context {
+    let mut ctx = world.context();
+    ctx.renewals = Some(Arc::new(RenewalPolicy {
+        notice_days: vec![7, 3, 1],
+        months: 1,
+        shop_id: world.shop_id.clone(),
+    }));
+    ctx
+}
+
+async fn sweep(ctx: &Context) -> subscription_worker::renewals::RenewalReport {
+    run_once(ctx, ctx.renewals.as_ref().unwrap()).await.unwrap()
+}
+
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn a_renewing_plan_gets_one_renewal_invoice_and_one_reminder_whatever_the_sweeps(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    let soon = Utc::now() + Days::days(2);
+    for (user, tier, expires) in [
+        (1, "pro", Some(soon)),                        // inside the 3-day window
+        (2, "pro", Some(Utc::now() + Days::days(10))), // no window yet
+        (3, "free", None),
+        (4, "pro", Some(soon)),  // cancelled: does not renew
+        (5, "gold", Some(soon)), // a plan no longer in PLANS
+        (6, "pro", None),        // legacy: paid tier without an expiry
+    ] {
+        world.create_user(user).await;
+        world.set_expiry(user, tier, expires).await;
+    }
+    sqlx::query("UPDATE users SET renews = false WHERE id = 4")
+        .execute(&world.pool)
+        .await
+        .unwrap();
+
+    // Two workers sweeping at once, then again and again.
+    let (a, b) = (with_renewals(&world), with_renewals(&world));
+    let reports = all([sweep(&a), sweep(&b)]).await;
+    let again = [sweep(&a).await, sweep(&b).await];
+    let opened: usize = reports.iter().chain(&again).map(|r| r.opened).sum();
+    let reminded: usize = reports.iter().chain(&again).map(|r| r.reminded).sum();
+    assert_eq!((opened, reminded), (1, 1), "{reports:?} {again:?}");
+    assert!(reports.iter().all(|r| r.unknown_plans == 1), "{reports:?}");
+
+    type Row = (
+        i64,
+        String,
+        String,
+        i32,
+        String,
+        Option<String>,
+        Option<String>,
+        bool,
+    );
+    let renewals: Vec<Row> =
+        sqlx::query_as(
+            "SELECT user_id, status, amount::text, subscription_months, subscription_tier, \
+                    invoice_id, payment_data->>'kind', renewal_for = (SELECT subscription_expires FROM users WHERE id = 1) \
+             FROM payments WHERE renewal_for IS NOT NULL",
+        )
+        .fetch_all(&world.pool)
+        .await
+        .unwrap();
+    assert_eq!(renewals.len(), 1, "{renewals:?}");
+    let (user, status, amount, months, tier, invoice_id, kind, renews_this_expiry) = &renewals[0];
+    assert_eq!(
+        (*user, status.as_str(), *months, tier.as_str()),
+        (1, "pending", 1, "pro")
+    );
+    assert_eq!(
+        amount.parse::<rust_decimal::Decimal>().unwrap(),
+        rust_decimal::Decimal::from(99)
+    );
+    assert!(invoice_id.as_deref().unwrap().starts_with("INV-"));
+    assert_eq!(kind.as_deref(), Some("renewal"));
+    assert!(renews_this_expiry);
+
+    // One reminder, for the smallest window the plan is inside (3 days), none for 7.
+    let notices: Vec<(i64, i32)> = sqlx::query_as("SELECT user_id, days FROM renewal_notices")
+        .fetch_all(&world.pool)
+        .await
+        .unwrap();
+    assert_eq!(notices, vec![(1, 3)]);
+    let (routing_key, payload): (String, Vec<u8>) =
+        sqlx::query_as("SELECT routing_key, payload FROM outbox_events")
+            .fetch_one(&world.pool)
+            .await
+            .unwrap();
+    assert_eq!(routing_key, "subscription.renewal_due");
+    let event: events::SubscriptionRenewalDue = events::decode(&payload).unwrap();
+    assert_eq!(
+        (event.user_id, event.days, event.amount.as_str()),
+        (1, 3, "99")
+    );
+    assert_eq!(event.invoice_id, invoice_id.clone().unwrap());
+    assert!(event.payment_url.starts_with("http"), "{event:?}");
+
+    // A day later the plan enters the 1-day window: one more reminder, same renewal.
+    sqlx::query("UPDATE users SET subscription_expires = now() + interval '12 hours' WHERE id = 1")
+        .execute(&world.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE payments SET renewal_for = (SELECT subscription_expires FROM users WHERE id = 1) WHERE renewal_for IS NOT NULL")
+        .execute(&world.pool)
+        .await
+        .unwrap();
+    let later = all([sweep(&a), sweep(&b)]).await;
+    assert_eq!(
+        later
+            .iter()
+            .map(|r| (r.opened, r.reminded))
+            .fold((0, 0), |s, x| (s.0 + x.0, s.1 + x.1)),
+        (0, 1),
+        "{later:?}"
+    );
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM renewal_notices WHERE days = 1")
+            .await,
+        1
+    );
+    world.cleanup().await;
+}
+
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn paying_the_renewal_extends_from_the_current_expiry_once(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    let expires = (Utc::now() + Days::days(5))
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
+    world.create_user(1).await;
+    world.set_expiry(1, "pro", Some(expires)).await;
+    let ctx = with_renewals(&world);
+    assert_eq!(sweep(&ctx).await.opened, 1);
+
+    let invoice_id: String =
+        sqlx::query_scalar("SELECT invoice_id FROM payments WHERE renewal_for IS NOT NULL")
+            .fetch_one(&world.pool)
+            .await
+            .unwrap();
+    let id = cryptocloud::InvoiceId::parse(&invoice_id).unwrap();
+    let invoice = world
+        .cryptocloud
+        .invoice_info(&[id])
+        .await
+        .unwrap()
+        .remove(0);
+    world.pay(&invoice, None).await;
+    let postback = world.postback("renewal-paid", &invoice);
+    assert!(matches!(
+        process_one(&ctx, &postback).await,
+        Outcome::Applied { .. }
+    ));
+    assert_eq!(process_one(&ctx, &postback).await, Outcome::Duplicate);
+
+    let (tier, new_expiry, _) = world.user(1).await;
+    assert_eq!(tier, "pro");
+    assert_eq!(
+        new_expiry,
+        Some(world.months_from(expires, 1).await),
+        "from the old expiry"
+    );
+    let kind: Option<String> = sqlx::query_scalar(
+        "SELECT payment_data->>'kind' FROM payments WHERE renewal_for IS NOT NULL AND status = 'completed'",
+    )
+    .fetch_one(&world.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        kind.as_deref(),
+        Some("renewal"),
+        "still marked a renewal once paid"
+    );
+
+    // The new period is outside every window: nothing more is opened.
+    assert_eq!(sweep(&ctx).await.opened, 0);
+    assert_eq!(world.count("SELECT count(*) FROM payments").await, 1);
+    world.cleanup().await;
+}
+
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn an_unpaid_renewal_is_canceled_at_cryptocloud_and_here_when_the_plan_ends(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    world.create_user(1).await;
+    world
+        .set_expiry(1, "pro", Some(Utc::now() + Days::days(1)))
+        .await;
+    let ctx = with_renewals(&world);
+    assert_eq!(sweep(&ctx).await.opened, 1);
+    // Time passes: the period ends unpaid.
+    sqlx::query("UPDATE users SET subscription_expires = now() - interval '1 minute' WHERE id = 1")
+        .execute(&world.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE payments SET renewal_for = now() - interval '1 minute'")
+        .execute(&world.pool)
+        .await
+        .unwrap();
+    let report = sweep(&ctx).await;
+    assert_eq!(
+        (report.lapsed, report.opened, report.reminded),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    let (status, invoice_id): (String, String) =
+        sqlx::query_as("SELECT status, invoice_id FROM payments")
+            .fetch_one(&world.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "canceled");
+    let id = cryptocloud::InvoiceId::parse(&invoice_id).unwrap();
+    let at_cryptocloud = world
+        .cryptocloud
+        .invoice_info(&[id])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(at_cryptocloud.status, cryptocloud::InvoiceStatus::Canceled);
+    assert_eq!(sweep(&ctx).await.lapsed, 0, "once");
+    world.cleanup().await;
+}
