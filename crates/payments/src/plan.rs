@@ -76,6 +76,8 @@ impl Prices {
 /// monthly prices (`left × price(old) / price(new)`), in either direction, so nothing paid
 /// is lost. The row lock serialises two payments of one user, and the second sees the
 /// first's expiry, so both periods count.
+/// A plan in its grace period (expired less than `grace_days` ago, tier kept) extends from
+/// the expiry the grace started at: grace is not free time.
 #[tracing::instrument(skip(conn, prices))]
 pub async fn extend(
     conn: &mut PgConnection,
@@ -84,6 +86,7 @@ pub async fn extend(
     months: i32,
     requests_limit: i32,
     prices: &Prices,
+    grace_days: i32,
 ) -> sqlx::Result<DateTime<Utc>> {
     let free = Tier::free();
     let expiry = sqlx::query_scalar!(
@@ -91,12 +94,16 @@ pub async fn extend(
            UPDATE users
            SET subscription_tier = $2,
                subscription_expires =
-                   ((now() + CASE
-                       WHEN subscription_expires IS NULL OR subscription_expires <= now()
-                           THEN interval '0'
+                   ((CASE
+                       WHEN subscription_expires IS NULL THEN now()
+                       -- In grace: from the expiry, on whichever tier.
+                       WHEN subscription_expires <= now() AND subscription_tier <> $7
+                            AND subscription_expires + make_interval(days => $8) >= now()
+                           THEN subscription_expires
+                       WHEN subscription_expires <= now() THEN now()
                        WHEN subscription_tier = $2 OR subscription_tier = $7
-                           THEN subscription_expires - now()
-                       ELSE COALESCE(
+                           THEN subscription_expires
+                       ELSE now() + COALESCE(
                            make_interval(secs => (EXTRACT(EPOCH FROM subscription_expires - now())
                                * (SELECT price FROM prices WHERE name = users.subscription_tier)
                                / NULLIF((SELECT price FROM prices WHERE name = $2), 0))::float8),
@@ -115,6 +122,7 @@ pub async fn extend(
         &prices.names,
         &prices.prices,
         free.as_str(),
+        grace_days,
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -122,13 +130,14 @@ pub async fn extend(
     expiry.ok_or(sqlx::Error::RowNotFound)
 }
 
-/// Returns up to `batch` plans past their expiry to `free` with `free_limit`; how many.
-/// Rows an apply holds are skipped: it is extending them right now.
+/// Returns up to `batch` plans past their expiry and `grace_days` of grace to `free` with
+/// `free_limit`; how many. Rows an apply holds are skipped: it is extending them right now.
 #[tracing::instrument(skip(db))]
 pub async fn expire_batch(
     db: impl PgExecutor<'_>,
     free_limit: i32,
     batch: i64,
+    grace_days: i32,
 ) -> sqlx::Result<u64> {
     let free = Tier::free();
     let done = sqlx::query!(
@@ -136,14 +145,17 @@ pub async fn expire_batch(
            SET subscription_tier = $1, requests_limit = $2, updated_at = now()
            WHERE id IN (
                SELECT id FROM users
-               WHERE subscription_tier <> $1 AND subscription_expires < now()
+               WHERE subscription_tier <> $1
+                 AND subscription_expires + make_interval(days => $4) < now()
                ORDER BY id
                LIMIT $3
                FOR UPDATE SKIP LOCKED)
-             AND subscription_tier <> $1 AND subscription_expires < now()"#,
+             AND subscription_tier <> $1
+             AND subscription_expires + make_interval(days => $4) < now()"#,
         free.as_str(),
         free_limit,
         batch,
+        grace_days,
     )
     .execute(db)
     .await?;

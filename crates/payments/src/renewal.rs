@@ -137,17 +137,23 @@ pub async fn open_of(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Opti
     .await
 }
 
-/// Open renewal invoices whose period has ended unpaid (the plan expired): `(payment id,
+/// Open renewal invoices whose period and `grace_days` have ended unpaid: `(payment id,
 /// invoice id)`, up to `limit`, to be canceled at CryptoCloud and then here.
 #[tracing::instrument(skip(db))]
-pub async fn lapsed(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<(i64, String)>> {
+pub async fn lapsed(
+    db: impl PgExecutor<'_>,
+    grace_days: i32,
+    limit: i64,
+) -> sqlx::Result<Vec<(i64, String)>> {
     let rows = sqlx::query!(
         r#"SELECT id, invoice_id AS "invoice_id!" FROM payments
-           WHERE renewal_for IS NOT NULL AND renewal_for <= now()
+           WHERE renewal_for IS NOT NULL
+             AND renewal_for + make_interval(days => $2) <= now()
              AND status = 'pending' AND invoice_id IS NOT NULL
            ORDER BY renewal_for, id
            LIMIT $1"#,
-        limit
+        limit,
+        grace_days
     )
     .fetch_all(db)
     .await?;

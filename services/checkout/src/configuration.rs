@@ -49,6 +49,10 @@ pub struct Settings {
     /// `GET /dev/login?user_id=N` hands out a session cookie. Never in production.
     #[serde(default)]
     pub dev_login_enabled: bool,
+    /// `GRACE_PERIOD_DAYS`: days after expiry during which the user keeps the paid tier
+    /// (shown as `status: grace`); the worker reads the same setting.
+    #[serde(default, deserialize_with = "grace_days")]
+    pub grace_period_days: u32,
     /// Added or changed plans (see `plans`).
     #[serde(default)]
     pub plans: PlanSettings,
@@ -82,6 +86,7 @@ impl Settings {
             checkout_db_pool_size: default_pool_size(),
             checkout_max_body_bytes: default_max_body(),
             dev_login_enabled: false,
+            grace_period_days: 0,
             plans: PlanSettings::default(),
             checkout_workers: None,
         }
@@ -109,6 +114,7 @@ impl fmt::Debug for Settings {
             .field("cryptocloud_timeout_ms", &self.cryptocloud_timeout_ms)
             .field("checkout_db_pool_size", &self.checkout_db_pool_size)
             .field("dev_login_enabled", &self.dev_login_enabled)
+            .field("grace_period_days", &self.grace_period_days)
             .field("plans", &self.plans)
             .finish_non_exhaustive()
     }
@@ -178,6 +184,15 @@ fn default_max_body() -> usize {
 fn base_url<'de, D: Deserializer<'de>>(d: D) -> Result<BaseUrl, D::Error> {
     let raw = String::deserialize(d)?;
     BaseUrl::parse(&raw).map_err(serde::de::Error::custom)
+}
+
+/// Whole days from 0 to 365, as text or a number.
+fn grace_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let raw = String::deserialize(d)?;
+    match raw.trim().parse::<u32>() {
+        Ok(n) if n <= 365 => Ok(n),
+        _ => Err(serde::de::Error::custom("must be whole days from 0 to 365")),
+    }
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ impl Application {
             dev_login_enabled: settings.dev_login_enabled,
             // The holder of a key needs at most one CryptoCloud call plus a few queries.
             idempotency_wait: timeout + Duration::from_secs(5),
+            grace_days: settings.grace_period_days,
         });
         if settings.dev_login_enabled {
             tracing::warn!("DEV_LOGIN_ENABLED is on: /dev/login hands out sessions to anyone");

@@ -18,4 +18,6 @@ pub struct AppState {
     pub dev_login_enabled: bool,
     /// How long a request waits for another one holding the same idempotency key.
     pub idempotency_wait: Duration,
+    /// `GRACE_PERIOD_DAYS`.
+    pub grace_days: u32,
 }

@@ -233,6 +233,7 @@ async fn apply_in(
                 payment.subscription_months,
                 requests_limit,
                 &ctx.plans.prices(),
+                ctx.grace_days,
             )
             .await?;
             let event = events::SubscriptionUpgraded {

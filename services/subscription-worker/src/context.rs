@@ -28,6 +28,8 @@ pub struct Context {
     pub accept_test_invoices: bool,
     /// Renewal invoices and reminders; `None` without `CRYPTOCLOUD_SHOP_ID`.
     pub renewals: Option<Arc<crate::renewals::RenewalPolicy>>,
+    /// `GRACE_PERIOD_DAYS`: days after expiry a plan keeps its tier.
+    pub grace_days: i32,
 }
 
 impl Context {
@@ -42,6 +44,7 @@ impl Context {
             tolerance_percent: Decimal::ZERO,
             accept_test_invoices: true,
             renewals: None,
+            grace_days: 0,
         }
     }
 }

@@ -153,7 +153,7 @@ async fn remind(
 /// CryptoCloud refusing (the invoice was paid or canceled meanwhile) leaves the payment to
 /// the postback or to reconciliation.
 async fn close_lapsed(ctx: &Context, report: &mut RenewalReport) -> anyhow::Result<()> {
-    for (payment_id, invoice) in renewal::lapsed(&ctx.pool, BATCH).await? {
+    for (payment_id, invoice) in renewal::lapsed(&ctx.pool, ctx.grace_days, BATCH).await? {
         let Ok(invoice) = cryptocloud::InvoiceId::parse(&invoice) else {
             tracing::warn!(payment_id, invoice, "renewal with an unreadable invoice id");
             continue;

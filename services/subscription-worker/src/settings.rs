@@ -33,6 +33,9 @@ pub struct Settings {
         deserialize_with = "renewal_months"
     )]
     pub renewal_months: u32,
+    /// `GRACE_PERIOD_DAYS`: days after expiry during which the user keeps the paid tier.
+    #[serde(default, deserialize_with = "grace_days")]
+    pub grace_period_days: u32,
     /// Not used by the worker yet; accepted so the shared environment loads unchanged.
     #[serde(default)]
     pub admin_token: Option<SecretString>,
@@ -105,6 +108,7 @@ impl Settings {
             cryptocloud_shop_id: None,
             renewal_notice_days: default_notice_days(),
             renewal_months: default_renewal_months(),
+            grace_period_days: 0,
             admin_token: None,
             worker_listen: "127.0.0.1:0".to_string(),
             worker_sweep_interval_secs: default_sweep_interval(),
@@ -176,6 +180,14 @@ fn renewal_months<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Erro
         _ => Err(serde::de::Error::custom(
             "must be whole months from 1 to 120",
         )),
+    }
+}
+/// Whole days from 0 to 365, as text or a number.
+pub(crate) fn grace_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let raw = String::deserialize(d)?;
+    match raw.trim().parse::<u32>() {
+        Ok(n) if n <= 365 => Ok(n),
+        _ => Err(serde::de::Error::custom("must be whole days from 0 to 365")),
     }
 }
 fn default_true() -> bool {

@@ -67,6 +67,7 @@ impl Application {
         context.tolerance_percent = settings.payment_tolerance_percent;
         context.accept_test_invoices = settings.worker_accept_test_invoices;
         context.renewals = settings.renewal_policy().map(Arc::new);
+        context.grace_days = settings.grace_period_days as i32;
         if context.renewals.is_none() {
             tracing::warn!("CRYPTOCLOUD_SHOP_ID is not set: no renewal invoices are opened");
         }

@@ -44,7 +44,7 @@ pub async fn run(
             _ = ticker.tick() => {}
             _ = shutdown.cancelled() => break,
         }
-        if let Err(e) = expire_subscriptions(&ctx.pool, &ctx.plans).await {
+        if let Err(e) = expire_subscriptions(&ctx.pool, &ctx.plans, ctx.grace_days).await {
             tracing::warn!(error = %e, "expiry sweep failed");
         }
         if let Some(policy) = &ctx.renewals {
@@ -79,10 +79,15 @@ pub async fn fail_abandoned(pool: &PgPool) -> Result<u64, sqlx::Error> {
 /// Returns plans past `subscription_expires` to `free` with the free limit; the number of
 /// users downgraded.
 #[tracing::instrument(skip_all)]
-pub async fn expire_subscriptions(pool: &PgPool, plans: &Plans) -> Result<u64, sqlx::Error> {
+pub async fn expire_subscriptions(
+    pool: &PgPool,
+    plans: &Plans,
+    grace_days: i32,
+) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
-        let done = plan::expire_batch(pool, plans.free_requests_limit(), EXPIRY_BATCH).await?;
+        let done =
+            plan::expire_batch(pool, plans.free_requests_limit(), EXPIRY_BATCH, grace_days).await?;
         total += done;
         if done < EXPIRY_BATCH as u64 {
             break;

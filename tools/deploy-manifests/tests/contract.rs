@@ -53,6 +53,7 @@ const SERVICES: [Service; 4] = [
             "CHECKOUT_MAX_BODY_BYTES",
             "CHECKOUT_WORKERS",
             "DEV_LOGIN_ENABLED",
+            "GRACE_PERIOD_DAYS",
             "PLANS",
         ],
         settings: &["configuration.rs"],
@@ -117,6 +118,7 @@ const SERVICES: [Service; 4] = [
             "CRYPTOCLOUD_SHOP_ID",
             "RENEWAL_NOTICE_DAYS",
             "RENEWAL_MONTHS",
+            "GRACE_PERIOD_DAYS",
             "PLANS",
         ],
         // `Settings` (run, reconcile), `DatabaseSettings` (migrate), `BrokerSettings` (dlq).

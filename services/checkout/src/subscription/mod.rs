@@ -35,12 +35,13 @@ pub struct SubscriptionView {
     pub requests_used: i32,
     #[schema(example = 99958)]
     pub requests_remaining: i32,
-    /// `free` or `active`.
+    /// `free`, `active`, or `grace` (expired, the tier kept until `grace_until`).
     #[schema(example = "active")]
     pub status: String,
     /// True on a paid plan whose renewals were not canceled.
     pub renews: bool,
-    /// End of the grace period after expiry; null (no grace period is configured).
+    /// When a paid plan falls to free after its expiry (`GRACE_PERIOD_DAYS`); null without
+    /// a grace period or on free.
     pub grace_until: Option<DateTime<Utc>>,
     /// The open renewal invoice of the current period, if any.
     pub renewal: Option<RenewalView>,
@@ -90,8 +91,13 @@ pub async fn subscription_of(
     let view = match plan::plan_of(&state.pool, user).await? {
         Some(row) => {
             let now = Utc::now();
-            let active = !row.subscription_tier.is_free()
-                && row.subscription_expires.is_some_and(|e| e > now);
+            let paid = !row.subscription_tier.is_free();
+            let grace_until = row
+                .subscription_expires
+                .filter(|_| paid && state.grace_days > 0)
+                .map(|e| e + chrono::Duration::days(i64::from(state.grace_days)));
+            let active = paid && row.subscription_expires.is_some_and(|e| e > now);
+            let in_grace = paid && !active && grace_until.is_some_and(|g| g > now);
             let renewal = match active {
                 true => ::payments::renewal::open_of(&state.pool, user).await?,
                 false => None,
@@ -103,9 +109,14 @@ pub async fn subscription_of(
                 expires_at: row.subscription_expires,
                 requests_limit: row.requests_limit,
                 requests_used: row.requests_used,
-                status: if active { "active" } else { "free" }.to_string(),
+                status: match (active, in_grace) {
+                    (true, _) => "active",
+                    (false, true) => "grace",
+                    (false, false) => "free",
+                }
+                .to_string(),
                 renews: active && row.renews,
-                grace_until: None,
+                grace_until,
                 renewal: renewal.map(|r| RenewalView {
                     payment_id: r.id,
                     invoice_id: r.invoice_id,

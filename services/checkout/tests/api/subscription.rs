@@ -130,3 +130,24 @@ async fn a_plan_in_another_currency_than_the_running_one_is_refused(pool: PgPool
     let team = app.checkout(8, json!({"tier": "team", "months": 1})).await;
     assert_eq!(team.status(), 201);
 }
+
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn in_grace_the_view_says_grace_until_when(pool: PgPool) {
+    let app = crate::helpers::spawn_app_with(pool.clone(), |s| s.grace_period_days = 3).await;
+    sqlx::query(
+        "INSERT INTO users (id, subscription_tier, subscription_expires, requests_limit) \
+         VALUES (9, 'pro', date_trunc('second', now()) - interval '1 day', 100000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let view = subscription(&app, 9).await;
+    assert_eq!(view["status"], "grace");
+    assert_eq!(view["tier"], "pro");
+    assert_eq!(view["renews"], false);
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(view["expires_at"].as_str().unwrap()).unwrap();
+    let until =
+        chrono::DateTime::parse_from_rfc3339(view["grace_until"].as_str().unwrap()).unwrap();
+    assert_eq!(until - expires, chrono::Duration::days(3));
+}

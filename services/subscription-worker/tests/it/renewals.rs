@@ -242,3 +242,54 @@ async fn an_unpaid_renewal_is_canceled_at_cryptocloud_and_here_when_the_plan_end
     assert_eq!(sweep(&ctx).await.lapsed, 0, "once");
     world.cleanup().await;
 }
+
+/// `GRACE_PERIOD_DAYS`: the tier is kept past the expiry for the grace, then falls to free;
+/// a payment applied in grace extends from the old expiry (grace is not free time).
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn grace_keeps_the_tier_then_expires_and_a_payment_in_grace_extends_from_the_old_expiry(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    let mut ctx = world.context();
+    ctx.grace_days = 3;
+    let in_grace = (Utc::now() - Days::days(1))
+        .date_naive()
+        .and_hms_opt(6, 0, 0)
+        .unwrap()
+        .and_utc();
+    for (user, expires) in [
+        (1, in_grace),
+        (2, Utc::now() - Days::days(4)),
+        (3, in_grace),
+    ] {
+        world.create_user(user).await;
+        world.set_expiry(user, "pro", Some(expires)).await;
+    }
+    let plans = subscription_worker::plans::Plans::default();
+    let expired = subscription_worker::sweep::expire_subscriptions(&world.pool, &plans, 3)
+        .await
+        .unwrap();
+    assert_eq!(expired, 1, "only the plan past its grace");
+    assert_eq!(world.user(1).await.0, "pro", "kept in grace");
+    assert_eq!(world.user(2).await.0, "free");
+
+    let (invoice, _) = world.pending_payment(1, 1).await;
+    world.pay(&invoice, None).await;
+    let outcome = process_one(&ctx, &world.postback("in-grace", &invoice)).await;
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
+    assert_eq!(
+        world.user(1).await.1,
+        Some(world.months_from(in_grace, 1).await),
+        "from the old expiry, not from now"
+    );
+    // Without grace the same late payment starts from now.
+    let mut no_grace = world.context();
+    no_grace.grace_days = 0;
+    let (invoice, _) = world.pending_payment(3, 1).await;
+    world.pay(&invoice, None).await;
+    process_one(&no_grace, &world.postback("no-grace", &invoice)).await;
+    let started = world.user(3).await.1.unwrap();
+    assert!(started > world.months_from(in_grace, 1).await + Days::hours(12));
+    world.cleanup().await;
+}

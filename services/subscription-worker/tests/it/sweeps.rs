@@ -55,7 +55,7 @@ async fn the_expiry_sweep_returns_lapsed_plans_to_free(
     // Two sweeps at once (two workers) do the job once, without errors.
     world.set_expiry(2, "pro", Some(lapsed)).await;
     let plans = world.settings().plans().unwrap();
-    let counts = all((0..2).map(|_| sweep::expire_subscriptions(&world.pool, &plans))).await;
+    let counts = all((0..2).map(|_| sweep::expire_subscriptions(&world.pool, &plans, 0))).await;
     let total: u64 = counts.into_iter().map(Result::unwrap).sum();
     assert_eq!(total, 1);
     assert_eq!(world.user(2).await.0, "free");
