@@ -218,7 +218,15 @@ fn routes(cfg: &mut web::ServiceConfig) {
                     web::get().to(dashboard::payment_success),
                 )
                 .route("/payment/error", web::get().to(dashboard::payment_error))
-                .route("/subscription/upgrade", web::post().to(dashboard::upgrade)),
+                .route("/subscription/upgrade", web::post().to(dashboard::upgrade))
+                .route(
+                    "/subscription/cancel",
+                    web::post().to(dashboard::cancel_renewal),
+                )
+                .route(
+                    "/subscription/resume",
+                    web::post().to(dashboard::resume_renewal),
+                ),
         )
         .default_service(web::to(ops::not_found));
 }

@@ -49,6 +49,17 @@ impl StackClient {
         json_ok(res, "GET /api/v1/subscription").await
     }
 
+    /// `POST /api/v1/subscription/cancel` or `/resume` (`what`): the subscription after it.
+    pub async fn change_subscription(&self, user_id: i64, what: &str) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/subscription/{what}", self.checkout))
+            .bearer_auth(user_token(user_id))
+            .send()
+            .await?;
+        json_ok(res, "POST /api/v1/subscription/{cancel,resume}").await
+    }
+
     /// `POST /api/v1/checkout`: returns `{payment_id, invoice_id, payment_url, amount, currency, status}`.
     pub async fn checkout(&self, user_id: i64, tier: &str, months: u32) -> anyhow::Result<Value> {
         let res = self

@@ -35,7 +35,13 @@ fn upgrade_button(tier: &str) -> String {
 #[tokio::test]
 async fn a_person_upgrades_to_pro_in_the_browser() {
     let shots = artifacts();
-    let config = StackConfig::isolated(bin_dir(), shots.join("logs")).unwrap();
+    let mut config = StackConfig::isolated(bin_dir(), shots.join("logs")).unwrap();
+    // A notice window longer than the month bought: the worker's sweep (every 2 s here)
+    // opens the renewal invoice right after the purchase.
+    config.extra_env.insert(
+        "subscription-worker".into(),
+        [("RENEWAL_NOTICE_DAYS".to_string(), "40".to_string())].into(),
+    );
     std::fs::create_dir_all(shots.join("logs")).unwrap();
     let mut stack = Stack::start(config).await.expect("stack starts");
     let browser = Browser::start().await.expect("headless Chromium");
@@ -131,7 +137,77 @@ async fn a_person_upgrades_to_pro_in_the_browser() {
         "the dashboard shows an expiry about a month ahead:\n{page}"
     );
 
-    // 5. With CryptoCloud (the sandbox) down, an upgrade lands on the error page.
+    // 5. The renewal invoice appears on the dashboard; paying it extends by another month.
+    browser
+        .wait_for(Some(&dashboard), Duration::from_secs(30), |s| {
+            s.contains("pay-renewal")
+        })
+        .await
+        .expect("the dashboard offers the renewal invoice");
+    assert!(browser.source().await.unwrap().contains("Renews on"));
+    browser
+        .screenshot(&shots.join("05-renewal-due.png"))
+        .await
+        .unwrap();
+    browser.click("//a[@id='pay-renewal']").await.unwrap();
+    browser
+        .wait_for_url(Duration::from_secs(15), |u| u.starts_with(&sandbox))
+        .await
+        .expect("on the renewal's payment page");
+    browser
+        .click("//button[@value='full' or contains(translate(normalize-space(.), 'PAYFUL', 'payful'), 'pay in full')]")
+        .await
+        .unwrap();
+    browser
+        .wait_for_url(Duration::from_secs(15), |u| {
+            u.contains("/dashboard/payment/success")
+        })
+        .await
+        .expect("back on the success page");
+    let page = browser
+        .wait_for(Some(&dashboard), Duration::from_secs(30), |s| {
+            !s.contains("pay-renewal")
+                && (58..=62).any(|d| {
+                    s.contains(
+                        &(now + chrono::Duration::days(d))
+                            .format("%Y-%m-%d")
+                            .to_string(),
+                    )
+                })
+        })
+        .await
+        .expect("two months ahead once the renewal is paid");
+    assert!(page.contains("cancel-subscription"), "{page}");
+
+    // 6. Cancel the renewal: the plan ends on its date; resume: it renews again.
+    browser
+        .click("//button[@id='cancel-subscription']")
+        .await
+        .unwrap();
+    let page = browser
+        .wait_for(None, Duration::from_secs(15), |s| {
+            s.contains("resume-subscription")
+        })
+        .await
+        .expect("canceled: the resume button shows");
+    assert!(page.contains("Ends on"), "{page}");
+    browser
+        .screenshot(&shots.join("06-canceled.png"))
+        .await
+        .unwrap();
+    browser
+        .click("//button[@id='resume-subscription']")
+        .await
+        .unwrap();
+    let page = browser
+        .wait_for(None, Duration::from_secs(15), |s| {
+            s.contains("cancel-subscription")
+        })
+        .await
+        .expect("resumed: the cancel button shows");
+    assert!(page.contains("Renews on"), "{page}");
+
+    // 7. With CryptoCloud (the sandbox) down, an upgrade lands on the error page.
     stack.sandbox.stop(Duration::from_secs(5)).await.unwrap();
     browser.goto(&dashboard).await.unwrap();
     browser.click(&upgrade_button("pro")).await.unwrap();
@@ -143,7 +219,7 @@ async fn a_person_upgrades_to_pro_in_the_browser() {
         .await
         .unwrap_or_else(|e| e.to_string());
     browser
-        .screenshot(&shots.join("05-error-page.png"))
+        .screenshot(&shots.join("07-error-page.png"))
         .await
         .unwrap();
     assert!(

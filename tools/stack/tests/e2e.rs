@@ -256,3 +256,59 @@ async fn cryptocloud_variants_of_postbacks_and_answers_all_upgrade() {
     }
     stack.destroy().await.unwrap();
 }
+
+/// A whole renewal through the four real binaries: a month of Pro, the worker's sweep opens
+/// the renewal invoice (a notice window longer than the month here), the subscription shows
+/// it, paying it at the sandbox extends from the old expiry, and cancel and resume answer.
+#[tokio::test]
+async fn a_renewal_invoice_is_opened_paid_and_extends_the_plan() {
+    let mut config = StackConfig::isolated(bin_dir(), artifacts("renewal")).expect("config");
+    config.extra_env.insert(
+        "subscription-worker".into(),
+        [("RENEWAL_NOTICE_DAYS".to_string(), "40".to_string())].into(),
+    );
+    let stack = Stack::start(config).await.expect("stack starts");
+    let client = StackClient::new(&stack.checkout_url(), &stack.sandbox_url()).unwrap();
+    let user = 606;
+    let payment = client.checkout(user, "pro", 1).await.unwrap();
+    client
+        .pay(payment["invoice_id"].as_str().unwrap(), json!({}))
+        .await
+        .unwrap();
+    let first = client
+        .wait_for_subscription(user, Duration::from_secs(30), |s| s["tier"] == "pro")
+        .await
+        .unwrap();
+    let with_renewal = client
+        .wait_for_subscription(user, Duration::from_secs(30), |s| !s["renewal"].is_null())
+        .await
+        .unwrap();
+    let renewal = &with_renewal["renewal"];
+    assert_eq!(renewal["amount"], "99.00", "{renewal}");
+    assert_eq!(with_renewal["renews"], true);
+    client
+        .pay(renewal["invoice_id"].as_str().unwrap(), json!({}))
+        .await
+        .unwrap();
+    let renewed = client
+        .wait_for_subscription(user, Duration::from_secs(30), |s| {
+            s["renewal"].is_null() && expiry(s) > expiry(&first)
+        })
+        .await
+        .unwrap();
+    let added = (expiry(&renewed) - expiry(&first)).num_days();
+    assert!(
+        (28..=31).contains(&added),
+        "one more month from the old expiry: {added} days"
+    );
+
+    let canceled = client.change_subscription(user, "cancel").await.unwrap();
+    assert_eq!(
+        (canceled["renews"].as_bool(), canceled["tier"].as_str()),
+        (Some(false), Some("pro"))
+    );
+    let resumed = client.change_subscription(user, "resume").await.unwrap();
+    assert_eq!(resumed["renews"], true);
+    assert_eq!(expiry(&resumed), expiry(&renewed), "the paid time stays");
+    stack.destroy().await.unwrap();
+}

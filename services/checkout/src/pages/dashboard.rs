@@ -13,17 +13,49 @@ pub fn render(subscription: &SubscriptionView, plans: &PlanCatalogue) -> Markup 
             dl.facts {
                 dt { "Plan" }
                 dd { (title_case(&subscription.tier)) }
-                dt { "Renews / ends" }
-                dd {
-                    @match subscription.expires_at {
-                        Some(at) => { (at.format("%Y-%m-%d %H:%M UTC")) }
-                        None => { span.muted { "no end date" } }
+                @match (subscription.expires_at, subscription.renews) {
+                    (Some(at), true) => {
+                        dt { "Renews on" }
+                        dd #expiry { (at.format("%Y-%m-%d %H:%M UTC")) }
                     }
+                    (Some(at), false) => {
+                        dt { "Ends on" }
+                        dd #expiry { (at.format("%Y-%m-%d %H:%M UTC")) }
+                    }
+                    (None, _) => {
+                        dt { "Ends on" }
+                        dd #expiry { span.muted { "no end date" } }
+                    }
+                }
+                @if let Some(until) = subscription.grace_until.filter(|_| subscription.status == "grace") {
+                    dt { "Grace until" }
+                    dd { (until.format("%Y-%m-%d %H:%M UTC")) }
                 }
                 dt { "Requests used" }
                 dd { (subscription.requests_used) " of " (subscription.requests_limit) }
                 dt { "Remaining" }
                 dd { (subscription.requests_remaining) }
+            }
+        }
+        @if let Some(renewal) = &subscription.renewal {
+            div.card #renewal {
+                h2 { "Renewal due" }
+                p { "Your renewal invoice: " (renewal.amount) " " (renewal.currency) "." }
+                @if let Some(url) = &renewal.payment_url {
+                    a.button #pay-renewal href=(url) { "Pay the renewal" }
+                }
+            }
+        }
+        @if subscription.status != "free" {
+            @if subscription.renews {
+                form method="post" action="/dashboard/subscription/cancel" {
+                    button #cancel-subscription type="submit" { "Cancel renewal" }
+                    span.muted { " You keep the plan until it ends." }
+                }
+            } @else {
+                form method="post" action="/dashboard/subscription/resume" {
+                    button #resume-subscription type="submit" { "Resume renewal" }
+                }
             }
         }
         h2 { "Upgrade or extend" }

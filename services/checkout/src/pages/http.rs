@@ -152,3 +152,55 @@ fn internal_error_page(error: &dyn std::fmt::Debug) -> HttpResponse {
         pages::outcome::error(Some("internal_error")),
     )
 }
+
+/// `POST /dashboard/subscription/cancel` and `/resume`: the dashboard's buttons, checked for
+/// the same origin like the upgrade form; back to the dashboard.
+pub async fn change_renewal(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: Result<User, AuthError>,
+    renews: bool,
+) -> HttpResponse {
+    let Ok(user) = user else {
+        return to_error_page(&state, "sign_in_required");
+    };
+    if !user.may_change_state(&req, &state.base_url) {
+        tracing::warn!(user = %user.id, "cross-site subscription change refused");
+        return to_error_page(&state, "forbidden_origin");
+    }
+    let state = state.into_inner();
+    let outcome =
+        tokio::spawn(async move { crate::subscription::renewal::set(&state, user, renews).await })
+            .await;
+    match outcome {
+        Ok(Ok(_)) | Ok(Err(crate::subscription::RenewalError::NoPaidPlan)) => {
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/dashboard"))
+                .finish()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "subscription change from the dashboard failed");
+            internal_error_page(&e)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "subscription change task failed");
+            internal_error_page(&e)
+        }
+    }
+}
+
+pub async fn cancel_renewal(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: Result<User, AuthError>,
+) -> HttpResponse {
+    change_renewal(state, req, user, false).await
+}
+
+pub async fn resume_renewal(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: Result<User, AuthError>,
+) -> HttpResponse {
+    change_renewal(state, req, user, true).await
+}

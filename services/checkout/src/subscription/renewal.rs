@@ -134,7 +134,12 @@ async fn change(
     Ok(HttpResponse::Ok().json(view))
 }
 
-async fn set(state: &AppState, user: User, renews: bool) -> Result<SubscriptionView, RenewalError> {
+/// Cancels (`false`) or resumes (`true`) renewals; shared with the dashboard's buttons.
+pub async fn set(
+    state: &AppState,
+    user: User,
+    renews: bool,
+) -> Result<SubscriptionView, RenewalError> {
     plan::set_renews(&state.pool, user.id, renews)
         .await?
         .ok_or(RenewalError::NoPaidPlan)?;
