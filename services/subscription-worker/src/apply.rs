@@ -124,7 +124,7 @@ fn after_commit(ctx: &Context, committed: &[(ApplyInput<'_>, Outcome)]) {
             new_expiry,
         } = outcome
         {
-            tracing::info!(message_id = input.message_id, invoice_id = %input.invoice.uuid, payment_id, user_id, %new_expiry, "payment applied, plan extended");
+            tracing::info!(message_id = input.message_id, invoice_id = %input.invoice.uuid, payment_id, user_id, %new_expiry, test_mode = input.invoice.test_mode == Some(true), "payment applied, plan extended");
             counters::record_applied_latency(input.received_at);
             upgraded = true;
         }
@@ -186,8 +186,8 @@ async fn apply_in(
     // CryptoCloud's invoice, `test_mode` included, is what `payment_data` keeps.
     let payment_data =
         serde_json::to_value(invoice).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    // Logged with the applied payment's own line (`test_mode`), counted here.
     if invoice.test_mode == Some(true) && matches!(verdict, Verdict::Complete | Verdict::Partial) {
-        tracing::info!(payment_id = payment.id, invoice_id = %invoice.uuid, "applying a test-mode invoice (WORKER_ACCEPT_TEST_INVOICES)");
         crate::counters::test_invoice("applied");
     }
 

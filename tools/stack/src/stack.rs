@@ -9,6 +9,15 @@ use crate::dev_credentials as dev;
 use crate::infra;
 use crate::process::{LogMode, ServiceProcess};
 
+/// Settings taken from the caller's environment when set.
+const PASSED_THROUGH: [&str; 5] = [
+    "RENEWAL_NOTICE_DAYS",
+    "RENEWAL_MONTHS",
+    "GRACE_PERIOD_DAYS",
+    "PLANS",
+    "WORKER_SWEEP_INTERVAL_SECS",
+];
+
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
     pub checkout: u16,
@@ -143,6 +152,13 @@ impl Stack {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             map.extend(pairs.into_iter().map(|(k, v)| (k.to_string(), v)));
+            // Lifecycle settings a developer may set for the run (e.g. a long notice window
+            // to watch a renewal now): passed through to the services that read them.
+            for key in PASSED_THROUGH {
+                if let Ok(value) = std::env::var(key) {
+                    map.insert(key.to_string(), value);
+                }
+            }
             if let Some(extra) = config.extra_env.get(name) {
                 map.extend(extra.clone());
             }

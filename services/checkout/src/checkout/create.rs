@@ -148,6 +148,11 @@ async fn refuse_other_currency(
     user: UserId,
     order: &Order,
 ) -> Result<(), CheckoutError> {
+    // One currency in the catalogue (the usual case): nothing to refuse, no query.
+    let wanted = order.plan.currency();
+    if state.plans.iter().all(|p| p.currency() == wanted) {
+        return Ok(());
+    }
     let Some(running) = ::payments::plan::plan_of(&state.pool, user).await? else {
         return Ok(());
     };
