@@ -225,12 +225,7 @@ async fn refresh_worn(ctx: &Context, broker: &Broker, deliveries: Vec<Delivery>)
             )
         };
         match moved {
-            Ok(()) => {
-                if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
-                    tracing::warn!(error = %e, "ack failed");
-                }
-                ctx.stats.record(label, started.elapsed());
-            }
+            Ok(()) => ack(ctx, &delivery, label, started).await,
             // Not moved: process this copy after all rather than hand it back once more.
             Err(e) => {
                 tracing::warn!(error = %e, "could not re-publish a worn copy; processing it");
@@ -340,11 +335,7 @@ async fn dispose(
 
     match moved {
         Ok(()) => {
-            if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
-                // The channel is gone: the broker redelivers, and the inbox recognises it.
-                tracing::warn!(error = %e, "ack failed");
-            }
-            ctx.stats.record(label, started.elapsed());
+            ack(ctx, &delivery, label, started).await;
             match &disposition {
                 Disposition::Retry { reason, .. } => {
                     metrics::counter!(crate::counters::RETRIES, "reason" => reason.label())
@@ -364,6 +355,15 @@ async fn dispose(
             requeue(&delivery).await;
         }
     }
+}
+
+/// Acks a delivery that was handled (or safely moved on) and counts it under `label`.
+async fn ack(ctx: &Context, delivery: &Delivery, label: &'static str, started: Instant) {
+    if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+        // The channel is gone: the broker redelivers, and the inbox recognises it.
+        tracing::warn!(error = %e, "ack failed");
+    }
+    ctx.stats.record(label, started.elapsed());
 }
 
 /// Hands a delivery back to the queue (a failed ack is the broker's redelivery anyway).

@@ -80,6 +80,38 @@ where
     }
 }
 
+/// Polls `sql` (a count) on the stack's database until it is `expected`.
+async fn wait_for_count(what: &str, db_url: &str, sql: &'static str, expected: i64) {
+    wait_until(what, Duration::from_secs(240), || async move {
+        let Ok(mut conn) = PgConnection::connect(db_url).await else {
+            return false;
+        };
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut conn)
+            .await
+            .is_ok_and(|n| n == expected)
+    })
+    .await;
+}
+
+/// Every one of `users` is on Pro with exactly one paid month, whatever was duplicated.
+async fn assert_one_month_each(conn: &mut PgConnection, users: usize, context: &str) {
+    let rows: Vec<(i64, String, f64)> = sqlx::query_as(
+        "SELECT id, subscription_tier, EXTRACT(EPOCH FROM subscription_expires - now())::float8 / 86400 FROM users ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), users, "{context}");
+    for (user, tier, days) in &rows {
+        assert_eq!(tier, "pro", "user {user} {context}");
+        assert!(
+            (27.0..=31.5).contains(days),
+            "user {user} has {days} days: not exactly one period {context}"
+        );
+    }
+}
+
 #[tokio::test]
 #[ignore = "stops the shared RabbitMQ and PostgreSQL: run alone with scripts/chaos.sh"]
 async fn five_hundred_payments_survive_worker_kills_and_broker_and_database_restarts() {
@@ -173,40 +205,16 @@ async fn five_hundred_payments_survive_worker_kills_and_broker_and_database_rest
 
     // Every user ends on Pro with exactly one month.
     let db_url = stack.database_url();
-    wait_until(
+    let completed = "SELECT count(*) FROM payments WHERE status = 'completed'";
+    wait_for_count(
         "all 500 payments completed",
-        Duration::from_secs(240),
-        || {
-            let db_url = db_url.clone();
-            async move {
-                let Ok(mut conn) = PgConnection::connect(&db_url).await else {
-                    return false;
-                };
-                let done: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'completed'")
-                        .fetch_one(&mut conn)
-                        .await
-                        .unwrap_or(0);
-                done == INVOICES as i64
-            }
-        },
+        &db_url,
+        completed,
+        INVOICES as i64,
     )
     .await;
     let mut conn = PgConnection::connect(&db_url).await.unwrap();
-    let rows: Vec<(i64, String, f64)> = sqlx::query_as(
-        "SELECT id, subscription_tier, EXTRACT(EPOCH FROM subscription_expires - now())::float8 / 86400 FROM users ORDER BY id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(rows.len(), INVOICES);
-    for (user, tier, days) in &rows {
-        assert_eq!(tier, "pro", "user {user}");
-        assert!(
-            (27.0..=31.5).contains(days),
-            "user {user} has {days} days: not exactly one period"
-        );
-    }
+    assert_one_month_each(&mut conn, INVOICES, "").await;
     let inbox: i64 =
         sqlx::query_scalar("SELECT count(*) FROM processed_messages WHERE payment_id IS NOT NULL")
             .fetch_one(&mut conn)
@@ -536,43 +544,17 @@ async fn nemesis_randomized_faults_lose_and_double_nothing() {
     eprintln!("nemesis: {:>8.1?} all paid, faults over", started.elapsed());
 
     let db_url = stack.database_url();
-    wait_until(
+    let completed = "SELECT count(*) FROM payments WHERE status = 'completed'";
+    wait_for_count(
         "every paid payment completed",
-        Duration::from_secs(240),
-        || {
-            let db_url = db_url.clone();
-            async move {
-                let Ok(mut conn) = PgConnection::connect(&db_url).await else {
-                    return false;
-                };
-                let done: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'completed'")
-                        .fetch_one(&mut conn)
-                        .await
-                        .unwrap_or(0);
-                done == payments as i64
-            }
-        },
+        &db_url,
+        completed,
+        payments as i64,
     )
     .await;
     eprintln!("nemesis: {:>8.1?} all completed", started.elapsed());
-
     let mut conn = PgConnection::connect(&db_url).await.unwrap();
-    // Each user paid one month once: exactly one month, whatever was duplicated.
-    let rows: Vec<(i64, String, f64)> = sqlx::query_as(
-        "SELECT id, subscription_tier, EXTRACT(EPOCH FROM subscription_expires - now())::float8 / 86400 FROM users ORDER BY id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(rows.len(), payments);
-    for (user, tier, days) in &rows {
-        assert_eq!(tier, "pro", "user {user} (seed {seed})");
-        assert!(
-            (27.0..=31.5).contains(days),
-            "user {user} has {days} days: not exactly one period (seed {seed})"
-        );
-    }
+    assert_one_month_each(&mut conn, payments, &format!("(seed {seed})")).await;
     // One event per payment, and the relay leaves nothing behind.
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_events")
         .fetch_one(&mut conn)
@@ -582,21 +564,8 @@ async fn nemesis_randomized_faults_lose_and_double_nothing() {
         events, payments as i64,
         "one event per payment (seed {seed})"
     );
-    wait_until("the outbox drained", Duration::from_secs(60), || {
-        let db_url = db_url.clone();
-        async move {
-            let Ok(mut conn) = PgConnection::connect(&db_url).await else {
-                return false;
-            };
-            let stale: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
-                    .fetch_one(&mut conn)
-                    .await
-                    .unwrap_or(1);
-            stale == 0
-        }
-    })
-    .await;
+    let unpublished = "SELECT count(*) FROM outbox_events WHERE published_at IS NULL";
+    wait_for_count("the outbox drained", &db_url, unpublished, 0).await;
     assert_eq!(
         queue_messages(&vhost, "subscription-worker.dlq").await,
         0,
