@@ -32,6 +32,15 @@ pub async fn plan_of(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<Opti
     .await
 }
 
+/// Whether the user's plan renews (false once canceled, or without a row).
+#[tracing::instrument(skip(db))]
+pub async fn renews(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<bool> {
+    let renews = sqlx::query_scalar!("SELECT renews FROM users WHERE id = $1", user.get())
+        .fetch_optional(db)
+        .await?;
+    Ok(renews.unwrap_or(false))
+}
+
 /// Cancel (`false`) or resume (`true`) the renewal of a paid plan still running. `None` when
 /// the user has no such plan (free, expired, or no row).
 #[tracing::instrument(skip(db))]

@@ -46,6 +46,8 @@ pub struct RenewalReport {
     pub reminded: usize,
     /// Unpaid renewal invoices of plans that ended, canceled at CryptoCloud and here.
     pub lapsed: usize,
+    /// Renewals opened while their plan was being canceled, canceled again at once.
+    pub withdrawn: usize,
 }
 
 /// Opens the renewals due, then sends the reminders due.
@@ -96,6 +98,12 @@ async fn open_due(
                 report.opened += 1;
                 metrics::counter!(crate::counters::RENEWALS_OPENED).increment(1);
                 tracing::info!(user = %plan.user, payment_id = record.id, expires = %plan.expires, "renewal invoice opened");
+                // A cancel that committed while this invoice was being opened did not see it
+                // (it was not `pending` yet): take it back, so no canceled plan keeps one.
+                if !payments::plan::renews(&ctx.pool, plan.user).await? {
+                    withdraw(ctx, &record).await?;
+                    report.withdrawn += 1;
+                }
             }
             Ok(None) => report.already_open += 1,
             Err(OpenError::Provider { failure, .. }) => {
@@ -173,5 +181,26 @@ async fn close_lapsed(ctx: &Context, report: &mut RenewalReport) -> anyhow::Resu
             tracing::info!(payment_id, %invoice, "unpaid renewal canceled: the plan ended");
         }
     }
+    Ok(())
+}
+
+/// Cancels a renewal just opened for a plan canceled meanwhile: at CryptoCloud, then here.
+async fn withdraw(ctx: &Context, record: &payments::PaymentRecord) -> anyhow::Result<()> {
+    let Some(invoice) = record
+        .invoice_id
+        .as_deref()
+        .and_then(|i| cryptocloud::InvoiceId::parse(i).ok())
+    else {
+        return Ok(());
+    };
+    match ctx.cryptocloud.cancel_invoice(&invoice).await {
+        Ok(()) | Err(cryptocloud::Error::Validation { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    payments::closing::cancel_for_user(&ctx.pool, record.user_id, record.id).await?;
+    tracing::info!(
+        payment_id = record.id,
+        "renewal withdrawn: the plan was canceled meanwhile"
+    );
     Ok(())
 }

@@ -293,3 +293,63 @@ async fn grace_keeps_the_tier_then_expires_and_a_payment_in_grace_extends_from_t
     assert!(started > world.months_from(in_grace, 1).await + Days::hours(12));
     world.cleanup().await;
 }
+
+/// Cancel racing the sweep: whichever commits first, a canceled plan never keeps an open
+/// renewal invoice (the cancel cancels a pending one; the sweep withdraws one it opened
+/// while the cancel ran).
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn a_cancel_racing_the_sweep_never_leaves_an_open_renewal(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    let ctx = with_renewals(&world);
+    for user in 1..=20 {
+        world.create_user(user).await;
+        world
+            .set_expiry(user, "pro", Some(Utc::now() + Days::days(2)))
+            .await;
+    }
+    // What checkout's cancel does: renews = false, then cancel a pending renewal.
+    let cancel = |user: i64| {
+        let (pool, client) = (world.pool.clone(), world.cryptocloud.clone());
+        async move {
+            let user = payments::UserId::new(user).unwrap();
+            payments::plan::set_renews(&pool, user, false)
+                .await
+                .unwrap();
+            if let Some(open) = payments::renewal::open_of(&pool, user).await.unwrap() {
+                let invoice =
+                    cryptocloud::InvoiceId::parse(open.invoice_id.as_deref().unwrap()).unwrap();
+                // The sweep may have withdrawn it first: CryptoCloud then refuses, as checkout
+                // sees it.
+                match client.cancel_invoice(&invoice).await {
+                    Ok(()) | Err(cryptocloud::Error::Validation { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                }
+                payments::closing::cancel_for_user(&pool, user, open.id)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let cancels = async {
+        for user in 1..=20 {
+            cancel(user).await;
+            tokio::task::yield_now().await;
+        }
+    };
+    let (report, ()) = tokio::join!(sweep(&ctx), cancels);
+    let open = world
+        .count(
+            "SELECT count(*) FROM payments p JOIN users u ON u.id = p.user_id \
+             WHERE p.renewal_for IS NOT NULL AND p.status IN ('creating', 'pending') AND NOT u.renews",
+        )
+        .await;
+    assert_eq!(open, 0, "{report:?}");
+    assert_eq!(
+        world.count("SELECT count(*) FROM users WHERE renews").await,
+        0
+    );
+    world.cleanup().await;
+}
