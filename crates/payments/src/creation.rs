@@ -116,7 +116,7 @@ pub async fn open(
 }
 
 fn is_payment_link(link: &str) -> bool {
-    link.starts_with("https://") || link.starts_with("http://")
+    url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 /// Inserts the row in `creating`; the user's row is created on their first checkout in the

@@ -232,7 +232,7 @@ async fn apply_in(
                 &payment.subscription_tier,
                 payment.subscription_months,
                 requests_limit,
-                &ctx.plans.prices(),
+                ctx.plans.prices(),
                 ctx.grace_days,
             )
             .await?;

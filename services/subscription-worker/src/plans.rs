@@ -3,32 +3,49 @@
 
 pub use plans::{PlanCatalogue, PlanError, PlanSettings, FREE_PLAN as FREE};
 
-#[derive(Debug, Clone, Default)]
-pub struct Plans(PlanCatalogue);
+#[derive(Debug, Clone)]
+pub struct Plans {
+    catalogue: PlanCatalogue,
+    /// Every tier's monthly price, computed once (each plan change converts with them).
+    prices: payments::plan::Prices,
+}
+
+impl Default for Plans {
+    fn default() -> Self {
+        Self::new(PlanCatalogue::default())
+    }
+}
 
 impl Plans {
+    fn new(catalogue: PlanCatalogue) -> Self {
+        let prices = payments::plan::Prices::new(
+            catalogue.iter().map(|p| (p.name().to_string(), p.price())),
+        );
+        Self { catalogue, prices }
+    }
+
     pub fn from_settings(settings: &PlanSettings) -> Result<Self, PlanError> {
-        PlanCatalogue::from_settings(settings).map(Self)
+        PlanCatalogue::from_settings(settings).map(Self::new)
     }
 
     /// The limit `tier` grants; `None` for a tier the catalogue does not know (such a
     /// payment is dead-lettered rather than granting an arbitrary limit).
     pub fn requests_limit(&self, tier: &str) -> Option<i32> {
-        self.0.get(tier).map(|plan| plan.requests_limit())
+        self.catalogue.get(tier).map(|plan| plan.requests_limit())
     }
 
     /// The plan named `tier` (price, currency, limit); `None` when `PLANS` no longer has it.
     pub fn plan(&self, tier: &str) -> Option<&plans::Plan> {
-        self.0.get(tier)
+        self.catalogue.get(tier)
     }
 
     /// Every tier's monthly price, for converting time left between tiers.
-    pub fn prices(&self) -> payments::plan::Prices {
-        payments::plan::Prices::new(self.0.iter().map(|p| (p.name().to_string(), p.price())))
+    pub fn prices(&self) -> &payments::plan::Prices {
+        &self.prices
     }
 
     pub fn free_requests_limit(&self) -> i32 {
-        self.0.free().requests_limit()
+        self.catalogue.free().requests_limit()
     }
 }
 

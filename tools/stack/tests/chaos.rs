@@ -80,6 +80,21 @@ where
     }
 }
 
+/// One month of Pro for each of users 1..=n; their invoice ids.
+async fn checkouts(client: &StackClient, n: usize) -> Vec<String> {
+    stream::iter(1..=n as i64)
+        .map(|user| {
+            let client = client.clone();
+            async move {
+                let p = client.checkout(user, "pro", 1).await.expect("checkout");
+                p["invoice_id"].as_str().unwrap().to_string()
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
 /// Polls `sql` (a count) on the stack's database until it is `expected`.
 async fn wait_for_count(what: &str, db_url: &str, sql: &'static str, expected: i64) {
     wait_until(what, Duration::from_secs(240), || async move {
@@ -137,17 +152,7 @@ async fn five_hundred_payments_survive_worker_kills_and_broker_and_database_rest
     .into();
 
     // 500 users, one Pro month each.
-    let invoices: Vec<String> = stream::iter(1..=INVOICES as i64)
-        .map(|user| {
-            let client = client.clone();
-            async move {
-                let p = client.checkout(user, "pro", 1).await.expect("checkout");
-                p["invoice_id"].as_str().unwrap().to_string()
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
+    let invoices: Vec<String> = checkouts(&client, INVOICES).await;
 
     // Pay them in five waves, with a fault between waves.
     let waves: Vec<Vec<String>> = invoices.chunks(INVOICES / 5).map(|c| c.to_vec()).collect();
@@ -458,17 +463,7 @@ async fn nemesis_randomized_faults_lose_and_double_nothing() {
     );
     second.start().unwrap();
 
-    let invoices: Vec<String> = stream::iter(1..=payments as i64)
-        .map(|user| {
-            let client = client.clone();
-            async move {
-                let p = client.checkout(user, "pro", 1).await.expect("checkout");
-                p["invoice_id"].as_str().unwrap().to_string()
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
+    let invoices: Vec<String> = checkouts(&client, payments).await;
 
     let _restore_broker = RestoreBroker;
     let _restore_db = RestoreDatabase;
