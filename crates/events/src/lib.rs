@@ -14,7 +14,8 @@ pub mod payments {
 }
 
 pub use payments::v1::{
-    PostbackReceived, SourceFormat, SubscriptionRenewalDue, SubscriptionUpgraded,
+    PaymentChanged, PostbackReceived, SourceFormat, SubscriptionChanged, SubscriptionRenewalDue,
+    SubscriptionUpgraded,
 };
 pub use prost;
 pub use prost_types::Timestamp;
@@ -81,7 +82,16 @@ pub fn event_type_of(routing_key: &str) -> &str {
     ]
     .into_iter()
     .find_map(|(key, name)| (key == routing_key).then_some(name))
-    .unwrap_or(routing_key)
+    .unwrap_or_else(|| {
+        // The types that share one message for several keys.
+        if routing_key.starts_with("payment.") {
+            "PaymentChanged"
+        } else if routing_key.starts_with("subscription.") {
+            "SubscriptionChanged"
+        } else {
+            routing_key
+        }
+    })
 }
 
 /// Encodes a message to its protobuf bytes.

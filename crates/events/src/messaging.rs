@@ -23,6 +23,15 @@ pub const ROUTING_KEY_POSTBACK: &str = "postback.cryptocloud";
 pub const ROUTING_KEY_SUBSCRIPTION_UPGRADED: &str = "subscription.upgraded";
 /// Routing key of [`crate::SubscriptionRenewalDue`].
 pub const ROUTING_KEY_RENEWAL_DUE: &str = "subscription.renewal_due";
+/// Routing keys of [`crate::PaymentChanged`].
+pub const ROUTING_KEY_PAYMENT_COMPLETED: &str = "payment.completed";
+pub const ROUTING_KEY_PAYMENT_PARTIAL: &str = "payment.partial";
+pub const ROUTING_KEY_PAYMENT_CANCELED: &str = "payment.canceled";
+/// Routing keys of [`crate::SubscriptionChanged`].
+pub const ROUTING_KEY_GRACE_STARTED: &str = "subscription.grace_started";
+pub const ROUTING_KEY_SUBSCRIPTION_EXPIRED: &str = "subscription.expired";
+pub const ROUTING_KEY_SUBSCRIPTION_CANCELED: &str = "subscription.canceled";
+pub const ROUTING_KEY_SUBSCRIPTION_RESUMED: &str = "subscription.resumed";
 /// AMQP `content_type` of every event.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
 

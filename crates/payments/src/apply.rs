@@ -6,6 +6,7 @@ use cryptocloud::InvoiceId;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
+use crate::announce::{self, PaymentFacts};
 use crate::{PaymentStatus, Tier, UserId};
 
 /// The payment row as the transaction locked it.
@@ -92,11 +93,12 @@ pub async fn lock_for_apply(
 
 /// → `completed` or `partial` (`to`) with CryptoCloud's invoice as `payment_data`; false
 /// when the state machine does not allow it (already completed, or still `creating`).
-/// Completing also stamps `paid_at` and clears a failure reason.
+/// Completing also stamps `paid_at` and clears a failure reason. A change writes its
+/// `payment.completed`/`payment.partial` event (once per payment and status).
 #[tracing::instrument(skip(conn, payment_data))]
 pub async fn record_paid(
     conn: &mut PgConnection,
-    payment_id: i64,
+    payment: &LockedPayment,
     invoice_id: &InvoiceId,
     payment_data: &serde_json::Value,
     to: PaymentStatus,
@@ -114,7 +116,7 @@ pub async fn record_paid(
                failure_reason = CASE WHEN $5 THEN NULL ELSE failure_reason END,
                updated_at = now()
            WHERE id = $1 AND status = ANY($6::text[])"#,
-        payment_id,
+        payment.id,
         invoice_id.prefixed(),
         payment_data,
         to.as_str(),
@@ -123,5 +125,20 @@ pub async fn record_paid(
     )
     .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    let changed = done.rows_affected() == 1;
+    if changed {
+        let invoice = invoice_id.prefixed();
+        let facts = PaymentFacts {
+            payment_id: payment.id,
+            user_id: payment.user_id,
+            invoice_id: Some(payment.invoice_id.as_deref().unwrap_or(&invoice)),
+            order_id: &payment.order_id,
+            amount: payment.amount,
+            currency: &payment.currency,
+            tier: &payment.subscription_tier,
+            months: payment.subscription_months,
+        };
+        announce::payment(conn, to, facts).await?;
+    }
+    Ok(changed)
 }

@@ -13,7 +13,9 @@
 //! | [`renewal`] | renewal payments due, and their reminders |
 //! | [`plan`] | the user's tier and expiry: read, extended, expired |
 //! | [`report`] | the admin statistics |
+//! | [`announce`] | the merchant event of each change, written to the outbox in its transaction |
 
+pub mod announce;
 pub mod apply;
 pub mod closing;
 pub mod creation;

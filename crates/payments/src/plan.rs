@@ -3,8 +3,9 @@
 //! ([`crate::creation::insert_creating`]).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
+use crate::announce::{self, PlanChange, PlanFacts};
 use crate::{Tier, UserId};
 
 /// A user's plan as stored.
@@ -41,27 +42,59 @@ pub async fn renews(db: impl PgExecutor<'_>, user: UserId) -> sqlx::Result<bool>
     Ok(renews.unwrap_or(false))
 }
 
-/// Cancel (`false`) or resume (`true`) the renewal of a paid plan still running. `None` when
-/// the user has no such plan (free, expired, or no row).
-#[tracing::instrument(skip(db))]
+/// Cancel (`false`) or resume (`true`) the renewal of a paid plan still running, with its
+/// `subscription.canceled`/`.resumed` event when it changed (a repeated cancel makes none).
+/// `None` when the user has no such plan (free, expired, or no row).
+#[tracing::instrument(skip(pool))]
 pub async fn set_renews(
-    db: impl PgExecutor<'_>,
+    pool: &PgPool,
     user: UserId,
     renews: bool,
 ) -> sqlx::Result<Option<PlanRow>> {
     let free = Tier::free();
-    sqlx::query_as!(
-        PlanRow,
-        r#"UPDATE users SET renews = $2, updated_at = now()
-           WHERE id = $1 AND subscription_tier <> $3 AND subscription_expires > now()
-           RETURNING subscription_tier AS "subscription_tier: Tier", subscription_expires,
-                     requests_limit, requests_used, renews"#,
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query!(
+        r#"UPDATE users u SET renews = $2, updated_at = now()
+           FROM (SELECT id, renews FROM users WHERE id = $1 FOR UPDATE) before
+           WHERE u.id = before.id AND u.subscription_tier <> $3 AND u.subscription_expires > now()
+           RETURNING u.subscription_tier AS "subscription_tier: Tier", u.subscription_expires,
+                     u.requests_limit, u.requests_used, u.renews, before.renews AS was"#,
         user.get(),
         renews,
         free.as_str(),
     )
-    .fetch_optional(db)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let plan = PlanRow {
+        subscription_tier: row.subscription_tier,
+        subscription_expires: row.subscription_expires,
+        requests_limit: row.requests_limit,
+        requests_used: row.requests_used,
+        renews: row.renews,
+    };
+    if row.was != renews {
+        let change = if renews {
+            PlanChange::Resumed
+        } else {
+            PlanChange::Canceled
+        };
+        let facts = PlanFacts {
+            user_id: user,
+            tier: &plan.subscription_tier,
+            status: "active",
+            expires_at: plan.subscription_expires,
+            renews,
+            previous_tier: None,
+        };
+        // Each flip is its own change: a user may cancel, resume and cancel again.
+        let key = uuid::Uuid::now_v7().simple().to_string();
+        announce::plan(&mut tx, change, &key, facts).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(plan))
 }
 
 /// Monthly prices of the catalogue's tiers, for converting the time left on one tier into
@@ -140,33 +173,97 @@ pub async fn extend(
 }
 
 /// Returns up to `batch` plans past their expiry and `grace_days` of grace to `free` with
-/// `free_limit`; how many. Rows an apply holds are skipped: it is extending them right now.
-#[tracing::instrument(skip(db))]
+/// `free_limit`, each with its `subscription.expired` event; how many. Rows an apply holds
+/// are skipped: it is extending them right now.
+#[tracing::instrument(skip(pool))]
 pub async fn expire_batch(
-    db: impl PgExecutor<'_>,
+    pool: &PgPool,
     free_limit: i32,
     batch: i64,
     grace_days: i32,
 ) -> sqlx::Result<u64> {
     let free = Tier::free();
-    let done = sqlx::query!(
-        r#"UPDATE users
+    let mut tx = pool.begin().await?;
+    let expired = sqlx::query!(
+        r#"UPDATE users u
            SET subscription_tier = $1, requests_limit = $2, updated_at = now()
-           WHERE id IN (
-               SELECT id FROM users
+           FROM (
+               SELECT id, subscription_tier FROM users
                WHERE subscription_tier <> $1
                  AND subscription_expires + make_interval(days => $4) < now()
                ORDER BY id
                LIMIT $3
-               FOR UPDATE SKIP LOCKED)
-             AND subscription_tier <> $1
-             AND subscription_expires + make_interval(days => $4) < now()"#,
+               FOR UPDATE SKIP LOCKED) before
+           WHERE u.id = before.id
+             AND u.subscription_tier <> $1
+             AND u.subscription_expires + make_interval(days => $4) < now()
+           RETURNING u.id AS "id: UserId", before.subscription_tier AS "was: Tier",
+                     u.subscription_expires AS "expires!", u.renews"#,
         free.as_str(),
         free_limit,
         batch,
         grace_days,
     )
-    .execute(db)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    for row in &expired {
+        let facts = PlanFacts {
+            user_id: row.id,
+            tier: &free,
+            status: "free",
+            expires_at: None,
+            renews: row.renews,
+            previous_tier: Some(&row.was),
+        };
+        let key = row.expires.timestamp().to_string();
+        announce::plan(&mut tx, PlanChange::Expired, &key, facts).await?;
+    }
+    tx.commit().await?;
+    Ok(expired.len() as u64)
+}
+
+/// Announces (`subscription.grace_started`) up to `batch` plans that expired and are in
+/// their grace period; how many. Marked on the row in the same statement, so each expiry's
+/// grace is announced once. Nothing to do without a grace period.
+#[tracing::instrument(skip(pool))]
+pub async fn start_grace_batch(pool: &PgPool, batch: i64, grace_days: i32) -> sqlx::Result<u64> {
+    if grace_days <= 0 {
+        return Ok(0);
+    }
+    let free = Tier::free();
+    let mut tx = pool.begin().await?;
+    let started = sqlx::query!(
+        r#"UPDATE users SET grace_announced_for = subscription_expires
+           WHERE id IN (
+               SELECT id FROM users
+               WHERE subscription_tier <> $1
+                 AND subscription_expires <= now()
+                 AND subscription_expires + make_interval(days => $3) >= now()
+                 AND grace_announced_for IS DISTINCT FROM subscription_expires
+               ORDER BY id
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+             AND grace_announced_for IS DISTINCT FROM subscription_expires
+           RETURNING id AS "id: UserId", subscription_tier AS "tier: Tier",
+                     subscription_expires AS "expires!", renews"#,
+        free.as_str(),
+        batch,
+        grace_days,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &started {
+        let facts = PlanFacts {
+            user_id: row.id,
+            tier: &row.tier,
+            status: "grace",
+            expires_at: Some(row.expires),
+            renews: row.renews,
+            previous_tier: None,
+        };
+        let key = row.expires.timestamp().to_string();
+        announce::plan(&mut tx, PlanChange::GraceStarted, &key, facts).await?;
+    }
+    tx.commit().await?;
+    Ok(started.len() as u64)
 }

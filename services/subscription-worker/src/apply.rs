@@ -8,9 +8,9 @@ use sqlx::PgConnection;
 
 use crate::context::Context;
 use crate::counters;
+use crate::inbox;
 use crate::lookup::{check_matches, Expected, Verdict};
 use crate::outcome::{Outcome, Reason};
-use crate::{inbox, outbox};
 
 /// One confirmed invoice to apply, under the id of the message (or sweep) that asked.
 #[derive(Debug, Clone, Copy)]
@@ -201,7 +201,7 @@ async fn apply_in(
         Verdict::Partial => {
             apply::record_paid(
                 conn,
-                payment.id,
+                payment,
                 &invoice.uuid,
                 &payment_data,
                 PaymentStatus::Partial,
@@ -220,7 +220,7 @@ async fn apply_in(
             };
             apply::record_paid(
                 conn,
-                payment.id,
+                payment,
                 &invoice.uuid,
                 &payment_data,
                 PaymentStatus::Completed,
@@ -246,7 +246,13 @@ async fn apply_in(
                 new_expiry: Some(events::to_timestamp(new_expiry)),
                 occurred_at: Some(events::to_timestamp(Utc::now())),
             };
-            outbox::insert(conn, &event.event_id, &event).await?;
+            payments::announce::write(
+                conn,
+                &event.event_id,
+                events::ROUTING_KEY_SUBSCRIPTION_UPGRADED,
+                &event,
+            )
+            .await?;
             Ok(Outcome::Applied {
                 payment_id: payment.id,
                 user_id: payment.user_id.get(),

@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use events::Event;
 use lapin::BasicProperties;
 use platform::broker::Broker;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -149,25 +148,4 @@ pub async fn publish_pending(pool: &PgPool, broker: &Broker, limit: i64) -> anyh
         Some(e) => Err(e.into()),
         None => Ok(published),
     }
-}
-
-/// Writes an event in the caller's transaction, routed by its type; the relay publishes it
-/// after commit. An event id already there is left as it is (one event per change).
-#[tracing::instrument(skip(conn, event))]
-pub async fn insert<E: Event>(
-    conn: &mut PgConnection,
-    event_id: &str,
-    event: &E,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"INSERT INTO outbox_events (event_id, routing_key, payload)
-           VALUES ($1, $2, $3)
-           ON CONFLICT (event_id) DO NOTHING"#,
-        event_id,
-        E::ROUTING_KEY,
-        events::encode(event),
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }

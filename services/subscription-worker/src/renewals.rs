@@ -12,7 +12,6 @@ use payments::creation::{self, Invoicing, NewPayment, OpenError};
 use payments::{renewal, OrderId};
 
 use crate::context::Context;
-use crate::outbox;
 
 /// Plans looked at per sweep step.
 const BATCH: i64 = 500;
@@ -146,7 +145,13 @@ async fn remind(
             currency: r.currency.clone(),
             occurred_at: Some(events::to_timestamp(chrono::Utc::now())),
         };
-        outbox::insert(&mut tx, &event.event_id, &event).await?;
+        payments::announce::write(
+            &mut tx,
+            &event.event_id,
+            events::ROUTING_KEY_RENEWAL_DUE,
+            &event,
+        )
+        .await?;
     }
     tx.commit().await?;
     if !reminders.is_empty() {

@@ -76,14 +76,25 @@ pub async fn fail_abandoned(pool: &PgPool) -> Result<u64, sqlx::Error> {
     creation::fail_abandoned(pool, ABANDONED_AFTER_MINUTES).await
 }
 
-/// Returns plans past `subscription_expires` to `free` with the free limit; the number of
-/// users downgraded.
+/// Announces the grace periods that started, then returns plans past `subscription_expires`
+/// (and their grace) to `free` with the free limit; the number of users downgraded.
 #[tracing::instrument(skip_all)]
 pub async fn expire_subscriptions(
     pool: &PgPool,
     plans: &Plans,
     grace_days: i32,
 ) -> Result<u64, sqlx::Error> {
+    let mut graced = 0;
+    loop {
+        let done = plan::start_grace_batch(pool, EXPIRY_BATCH, grace_days).await?;
+        graced += done;
+        if done < EXPIRY_BATCH as u64 {
+            break;
+        }
+    }
+    if graced > 0 {
+        tracing::info!(users = graced, "plans expired into their grace period");
+    }
     let mut total = 0;
     loop {
         let done =

@@ -550,14 +550,16 @@ async fn nemesis_randomized_faults_lose_and_double_nothing() {
     eprintln!("nemesis: {:>8.1?} all completed", started.elapsed());
     let mut conn = PgConnection::connect(&db_url).await.unwrap();
     assert_one_month_each(&mut conn, payments, &format!("(seed {seed})")).await;
-    // One event per payment, and the relay leaves nothing behind.
+    // Two events per payment (payment.completed, subscription.upgraded), and the relay
+    // leaves nothing behind.
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_events")
         .fetch_one(&mut conn)
         .await
         .unwrap();
     assert_eq!(
-        events, payments as i64,
-        "one event per payment (seed {seed})"
+        events,
+        2 * payments as i64,
+        "two events per payment (seed {seed})"
     );
     let unpublished = "SELECT count(*) FROM outbox_events WHERE published_at IS NULL";
     wait_for_count("the outbox drained", &db_url, unpublished, 0).await;

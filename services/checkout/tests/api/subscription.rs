@@ -98,6 +98,33 @@ async fn cancel_keeps_the_paid_time_stops_renewal_and_cancels_the_open_renewal_i
         .await
         .unwrap();
     assert!(renews);
+
+    // One event per change, written with it for the worker's relay: the repeated cancel
+    // made none, the refused one none.
+    let events: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT routing_key, payload FROM outbox_events ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let keys: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "subscription.canceled",
+            "payment.canceled",
+            "subscription.resumed"
+        ]
+    );
+    let canceled: events::SubscriptionChanged = events::decode(&events[0].1).unwrap();
+    assert_eq!(
+        (canceled.user_id, canceled.tier.as_str(), canceled.renews),
+        (7, "pro", false)
+    );
+    let payment: events::PaymentChanged = events::decode(&events[1].1).unwrap();
+    assert_eq!(
+        (payment.payment_id, payment.status.as_str()),
+        (renewal_id, "canceled")
+    );
 }
 
 /// Time left converts between tiers at their price ratio, which needs one currency: a plan

@@ -37,7 +37,7 @@ async fn reconcile_now_settles_and_publishes_without_a_running_worker(
     assert_eq!(world.payment_status(payment_id).await, "completed");
     assert_eq!(
         world
-            .count("SELECT count(*) FROM outbox_events WHERE published_at IS NOT NULL")
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded' AND published_at IS NOT NULL")
             .await,
         1,
         "the command published the event itself"

@@ -65,7 +65,7 @@ async fn the_same_postback_ten_times_with_two_workers_extends_the_plan_once(
 
     eventually(WAIT, "the event is published", || async {
         world
-            .count("SELECT count(*) FROM outbox_events WHERE published_at IS NOT NULL")
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded' AND published_at IS NOT NULL")
             .await
             == 1
     })
@@ -112,7 +112,12 @@ async fn concurrent_processing_of_one_message_applies_it_once(
         "{again:?}"
     );
     assert_eq!(world.user(1).await, before);
-    assert_eq!(world.count("SELECT count(*) FROM outbox_events").await, 1);
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded'")
+            .await,
+        1
+    );
 
     world.cleanup().await;
 }
@@ -145,7 +150,12 @@ async fn two_payments_of_one_user_applied_at_the_same_moment_both_count(
         ("pro".to_string(), Some(expected), 100_000),
         "expiry + 1 + 2 months"
     );
-    assert_eq!(world.count("SELECT count(*) FROM outbox_events").await, 2);
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded'")
+            .await,
+        2
+    );
 
     world.cleanup().await;
 }
@@ -190,7 +200,19 @@ async fn a_worker_dying_after_commit_before_ack_is_recognised_on_redelivery(
         0,
         "acked this time"
     );
-    assert_eq!(world.count("SELECT count(*) FROM outbox_events").await, 1);
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded'")
+            .await,
+        1
+    );
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'payment.completed'")
+            .await,
+        1,
+        "one payment event too"
+    );
 
     worker.stop().await;
     world.cleanup().await;

@@ -61,12 +61,13 @@ async fn a_paid_invoices_postback_upgrades_the_user_once(
     .unwrap();
     assert_eq!((outcome.as_str(), with_received_at), ("completed", true));
 
-    // The relay publishes the event after commit and marks it sent.
-    eventually(WAIT, "the outbox event is published", || async {
+    // The relay publishes the events after commit (payment.completed and
+    // subscription.upgraded) and marks them sent.
+    eventually(WAIT, "the outbox events are published", || async {
         world
             .count("SELECT count(*) FROM outbox_events WHERE published_at IS NOT NULL")
             .await
-            == 1
+            == 2
     })
     .await;
     let published = world.drain_events(&events).await;
@@ -74,7 +75,7 @@ async fn a_paid_invoices_postback_upgrades_the_user_once(
     // The event also has its home: the dispatcher's queue, declared by the worker.
     let home = world.events_home();
     assert_eq!(home.bindings, ["payment.#", "subscription.#"]);
-    assert_eq!(world.queue_len(&home.work_queue).await, 1);
+    assert_eq!(world.queue_len(&home.work_queue).await, 2);
     let (message_id, event) = &published[0];
     assert_eq!(
         (event.user_id, event.payment_id, event.months),
@@ -151,7 +152,12 @@ async fn a_postback_for_an_invoice_still_created_changes_nothing(
         world.count("SELECT count(*) FROM processed_messages").await,
         0
     );
-    assert_eq!(world.count("SELECT count(*) FROM outbox_events").await, 0);
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded'")
+            .await,
+        0
+    );
     assert_eq!(
         world.queue_len(&world.topology.work_queue).await,
         0,
@@ -196,7 +202,12 @@ async fn a_partial_payment_is_recorded_without_upgrade_and_completes_when_topped
         ("free".to_string(), None, 100),
         "no upgrade for a partial payment"
     );
-    assert_eq!(world.count("SELECT count(*) FROM outbox_events").await, 0);
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded'")
+            .await,
+        0
+    );
 
     // The payer tops up; CryptoCloud's next postback is a new message.
     world.pay(&invoice, None).await;
@@ -207,7 +218,12 @@ async fn a_partial_payment_is_recorded_without_upgrade_and_completes_when_topped
     );
     assert_eq!(world.payment_status(payment_id).await, "completed");
     assert_eq!(world.user(1).await.0, "pro");
-    assert_eq!(world.count("SELECT count(*) FROM outbox_events").await, 1);
+    assert_eq!(
+        world
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded'")
+            .await,
+        1
+    );
 
     world.cleanup().await;
 }

@@ -391,20 +391,23 @@ impl World {
             )
             .await
             .unwrap();
-        channel
-            .queue_bind(
-                name.as_str().into(),
-                self.topology.exchange.as_str().into(),
-                events::ROUTING_KEY_SUBSCRIPTION_UPGRADED.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        // Bound as the dispatcher's queue is, so no event is unroutable.
+        for key in events::messaging::EVENT_BINDINGS {
+            channel
+                .queue_bind(
+                    name.as_str().into(),
+                    self.topology.exchange.as_str().into(),
+                    key.into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+        }
         name
     }
 
-    /// Takes every message now in `queue` (acked).
+    /// Takes every message now in `queue` (acked); returns the `subscription.upgraded` ones.
     pub async fn drain_events(
         &self,
         queue: &str,
@@ -416,6 +419,9 @@ impl World {
             .await
             .unwrap()
         {
+            if message.delivery.routing_key.as_str() != events::ROUTING_KEY_SUBSCRIPTION_UPGRADED {
+                continue;
+            }
             let id = message
                 .delivery
                 .properties

@@ -70,7 +70,7 @@ async fn a_returned_event_is_retried_with_back_off_and_published_once_it_has_a_h
     );
     assert_eq!(
         world
-            .count("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded' AND published_at IS NULL")
             .await,
         5
     );
@@ -83,12 +83,13 @@ async fn a_returned_event_is_retried_with_back_off_and_published_once_it_has_a_h
     home.declare(&channel).await.unwrap();
     eventually(Duration::from_secs(60), "the outbox drains", || async {
         world
-            .count("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded' AND published_at IS NULL")
             .await
             == 0
     })
     .await;
-    assert_eq!(world.queue_len(&home.work_queue).await, 5);
+    // Each payment: payment.completed and subscription.upgraded.
+    assert_eq!(world.queue_len(&home.work_queue).await, 10);
 
     worker.stop().await;
     world.cleanup().await;

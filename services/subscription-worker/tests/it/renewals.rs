@@ -21,6 +21,15 @@ fn with_renewals(world: &World) -> Context {
     ctx
 }
 
+/// Outbox events of one type.
+async fn events_of(world: &World, routing_key: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE routing_key = $1")
+        .bind(routing_key)
+        .fetch_one(&world.pool)
+        .await
+        .unwrap()
+}
+
 async fn sweep(ctx: &Context) -> subscription_worker::renewals::RenewalReport {
     run_once(ctx, ctx.renewals.as_ref().unwrap()).await.unwrap()
 }
@@ -192,6 +201,10 @@ async fn paying_the_renewal_extends_from_the_current_expiry_once(
         "still marked a renewal once paid"
     );
 
+    // One event per change, the duplicate postback making none.
+    assert_eq!(events_of(&world, "payment.completed").await, 1);
+    assert_eq!(events_of(&world, "subscription.upgraded").await, 1);
+
     // The new period is outside every window: nothing more is opened.
     assert_eq!(sweep(&ctx).await.opened, 0);
     assert_eq!(world.count("SELECT count(*) FROM payments").await, 1);
@@ -240,6 +253,7 @@ async fn an_unpaid_renewal_is_canceled_at_cryptocloud_and_here_when_the_plan_end
         .remove(0);
     assert_eq!(at_cryptocloud.status, cryptocloud::InvoiceStatus::Canceled);
     assert_eq!(sweep(&ctx).await.lapsed, 0, "once");
+    assert_eq!(events_of(&world, "payment.canceled").await, 1);
     world.cleanup().await;
 }
 
@@ -273,6 +287,28 @@ async fn grace_keeps_the_tier_then_expires_and_a_payment_in_grace_extends_from_t
     assert_eq!(expired, 1, "only the plan past its grace");
     assert_eq!(world.user(1).await.0, "pro", "kept in grace");
     assert_eq!(world.user(2).await.0, "free");
+    // A second sweep changes nothing and announces nothing again.
+    subscription_worker::sweep::expire_subscriptions(&world.pool, &plans, 3)
+        .await
+        .unwrap();
+    assert_eq!(events_of(&world, "subscription.grace_started").await, 2);
+    assert_eq!(events_of(&world, "subscription.expired").await, 1);
+    let expired_event: Vec<u8> = sqlx::query_scalar(
+        "SELECT payload FROM outbox_events WHERE routing_key = 'subscription.expired'",
+    )
+    .fetch_one(&world.pool)
+    .await
+    .unwrap();
+    let expired_event: events::SubscriptionChanged = events::decode(&expired_event).unwrap();
+    assert_eq!(
+        (
+            expired_event.user_id,
+            expired_event.tier.as_str(),
+            expired_event.status.as_str(),
+            expired_event.previous_tier.as_str()
+        ),
+        (2, "free", "free", "pro")
+    );
 
     let (invoice, _) = world.pending_payment(1, 1).await;
     world.pay(&invoice, None).await;

@@ -148,7 +148,7 @@ async fn reconciliation_settles_pending_payments_whose_postback_never_came(
     let worker = world.start_worker().await;
     eventually(WAIT, "every event is published", || async {
         world
-            .count("SELECT count(*) FROM outbox_events WHERE published_at IS NOT NULL")
+            .count("SELECT count(*) FROM outbox_events WHERE routing_key = 'subscription.upgraded' AND published_at IS NOT NULL")
             .await
             == 101
     })
