@@ -4,6 +4,7 @@
 # end to end and exits. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/prerequisites.sh
 bash scripts/services.sh
 cargo build --bins -p checkout -p webhook-ingest -p subscription-worker -p cryptocloud-sandbox -p stack
 target_dir="${CARGO_TARGET_DIR:-target}"
