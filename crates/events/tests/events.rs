@@ -47,6 +47,9 @@ fn subscription_upgraded_round_trips() {
             seconds: 1_700_000_000,
             nanos: 5,
         }),
+        renews: true,
+        previous_tier: "basic".to_owned(),
+        previous_expires_at: None,
     };
     let back: SubscriptionUpgraded = decode(&encode(&msg)).unwrap();
     assert_eq!(back, msg);

@@ -129,9 +129,10 @@ pub async fn extend(
     requests_limit: i32,
     prices: &Prices,
     grace_days: i32,
-) -> sqlx::Result<DateTime<Utc>> {
+) -> sqlx::Result<Extended> {
     let free = Tier::free();
-    let expiry = sqlx::query_scalar!(
+    let extended = sqlx::query_as!(
+        Extended,
         r#"WITH prices AS (SELECT * FROM unnest($5::text[], $6::numeric[]) AS t(name, price))
            UPDATE users
            SET subscription_tier = $2,
@@ -155,8 +156,14 @@ pub async fn extend(
                     + make_interval(months => $3)) AT TIME ZONE 'UTC',
                requests_limit = $4,
                updated_at = now()
-           WHERE id = $1
-           RETURNING subscription_expires AS "expires!""#,
+           -- Renamed, so the SET above reads only the row being updated.
+           FROM (SELECT id AS was_id, subscription_tier AS was_tier,
+                        subscription_expires AS was_expires
+                 FROM users WHERE id = $1 FOR UPDATE) before
+           WHERE users.id = before.was_id
+           RETURNING users.subscription_expires AS "expires!", users.renews,
+                     before.was_tier AS "previous_tier: Tier",
+                     before.was_expires AS previous_expires"#,
         user.get(),
         tier.as_str(),
         months,
@@ -169,7 +176,16 @@ pub async fn extend(
     .fetch_optional(&mut *conn)
     .await?;
     // payments.user_id references users, so the row exists.
-    expiry.ok_or(sqlx::Error::RowNotFound)
+    extended.ok_or(sqlx::Error::RowNotFound)
+}
+
+/// A plan after [`extend`], with what it was before (for `subscription.upgraded`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extended {
+    pub expires: DateTime<Utc>,
+    pub renews: bool,
+    pub previous_tier: Tier,
+    pub previous_expires: Option<DateTime<Utc>>,
 }
 
 /// Returns up to `batch` plans past their expiry and `grace_days` of grace to `free` with

@@ -3,6 +3,7 @@
 //! declaration of a topology the caller names, operational HTTP endpoints, and the one
 //! [`service::Service`] shape with its `main` and graceful shutdown.
 
+pub mod bearer;
 pub mod broker;
 pub mod config;
 pub mod database;

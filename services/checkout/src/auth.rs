@@ -10,7 +10,6 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::configuration::BaseUrl;
 use crate::domain::UserId;
@@ -243,40 +242,8 @@ fn same_origin(req: &HttpRequest, base_url: &BaseUrl) -> bool {
     origin == format!("{}://{}", info.scheme(), info.host())
 }
 
-/// The token of `Bearer <token>` (scheme case-insensitive).
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// The admin token, kept only as a digest so comparisons take the same time for any input.
-pub struct AdminToken([u8; 32]);
-
-impl AdminToken {
-    pub fn new(token: &SecretString) -> Self {
-        Self(Sha256::digest(token.expose_secret().as_bytes()).into())
-    }
-
-    /// True when the request carries `Authorization: Bearer <ADMIN_TOKEN>`.
-    pub fn admits(&self, req: &HttpRequest) -> bool {
-        let Some(token) = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-        else {
-            return false;
-        };
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        // Constant-time comparison of the digests.
-        digest
-            .iter()
-            .zip(self.0.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-    }
-}
+use platform::bearer::bearer_token;
+pub use platform::bearer::AdminToken;
 
 #[cfg(test)]
 mod tests {
@@ -374,14 +341,5 @@ mod tests {
         let k = keys(None);
         let t = k.issue(UserId::new(5).unwrap(), chrono::Duration::hours(1));
         assert_eq!(k.verify(&t).unwrap().get(), 5);
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer"), None);
-        assert_eq!(bearer_token("Bearer "), None);
     }
 }

@@ -226,7 +226,7 @@ async fn apply_in(
                 PaymentStatus::Completed,
             )
             .await?;
-            let new_expiry = plan::extend(
+            let extended = plan::extend(
                 conn,
                 payment.user_id,
                 &payment.subscription_tier,
@@ -243,8 +243,15 @@ async fn apply_in(
                 invoice_id: invoice.uuid.prefixed(),
                 tier: payment.subscription_tier.to_string(),
                 months: payment.subscription_months.max(0) as u32,
-                new_expiry: Some(events::to_timestamp(new_expiry)),
+                new_expiry: Some(events::to_timestamp(extended.expires)),
                 occurred_at: Some(events::to_timestamp(Utc::now())),
+                renews: extended.renews,
+                previous_tier: if extended.previous_tier == payment.subscription_tier {
+                    String::new()
+                } else {
+                    extended.previous_tier.to_string()
+                },
+                previous_expires_at: extended.previous_expires.map(events::to_timestamp),
             };
             payments::announce::write(
                 conn,
@@ -256,7 +263,7 @@ async fn apply_in(
             Ok(Outcome::Applied {
                 payment_id: payment.id,
                 user_id: payment.user_id.get(),
-                new_expiry,
+                new_expiry: extended.expires,
             })
         }
     }

@@ -24,6 +24,7 @@ pub struct Ports {
     pub ingest: u16,
     pub worker: u16,
     pub sandbox: u16,
+    pub dispatcher: u16,
 }
 
 impl Ports {
@@ -34,13 +35,14 @@ impl Ports {
             ingest: 8081,
             worker: 8082,
             sandbox: 8088,
+            dispatcher: 8083,
         }
     }
 
     /// Free ports on this machine (tests).
     pub fn free() -> anyhow::Result<Self> {
-        // Hold all four before releasing so they differ.
-        let held: Vec<TcpListener> = (0..4)
+        // Hold all five before releasing so they differ.
+        let held: Vec<TcpListener> = (0..5)
             .map(|_| TcpListener::bind("127.0.0.1:0"))
             .collect::<Result<_, _>>()?;
         let ports: Vec<u16> = held
@@ -53,6 +55,7 @@ impl Ports {
             ingest: ports[1],
             worker: ports[2],
             sandbox: ports[3],
+            dispatcher: ports[4],
         })
     }
 }
@@ -75,6 +78,8 @@ pub struct StackConfig {
     pub worker_reconcile_after_secs: u64,
     /// Extra variables per service name, applied last.
     pub extra_env: BTreeMap<String, BTreeMap<String, String>>,
+    /// `WEBHOOK_ENDPOINTS` of the event dispatcher (a JSON list), if any.
+    pub webhook_endpoints: Option<String>,
 }
 
 impl StackConfig {
@@ -91,6 +96,7 @@ impl StackConfig {
             worker_sweep_interval_secs: 60,
             worker_reconcile_after_secs: 600,
             extra_env: BTreeMap::new(),
+            webhook_endpoints: None,
         }
     }
 
@@ -108,6 +114,7 @@ impl StackConfig {
             worker_sweep_interval_secs: 2,
             worker_reconcile_after_secs: 3,
             extra_env: BTreeMap::new(),
+            webhook_endpoints: None,
         })
     }
 }
@@ -118,11 +125,12 @@ pub struct Stack {
     pub ingest: ServiceProcess,
     pub worker: ServiceProcess,
     pub sandbox: ServiceProcess,
+    pub dispatcher: ServiceProcess,
     http: reqwest::Client,
 }
 
 impl Stack {
-    /// Creates the database and vhost, starts the four services and waits until each is
+    /// Creates the database and vhost, starts the five services and waits until each is
     /// healthy (the ingest and worker until ready: connected to RabbitMQ).
     pub async fn start(config: StackConfig) -> anyhow::Result<Self> {
         infra::create_database(&config.database).await?;
@@ -235,8 +243,8 @@ impl Stack {
             env(
                 vec![
                     ("WORKER_LISTEN", format!("127.0.0.1:{}", p.worker)),
-                    ("DATABASE_URL", database_url),
-                    ("AMQP_URL", amqp_url),
+                    ("DATABASE_URL", database_url.clone()),
+                    ("AMQP_URL", amqp_url.clone()),
                     ("CRYPTOCLOUD_API_URL", sandbox_url),
                     ("CRYPTOCLOUD_API_KEY", dev::API_KEY.into()),
                     ("CRYPTOCLOUD_SHOP_ID", dev::SHOP_ID.into()),
@@ -254,6 +262,23 @@ impl Stack {
             ),
             config.log.clone(),
         );
+        let mut dispatcher_env = vec![
+            ("DISPATCH_LISTEN", format!("127.0.0.1:{}", p.dispatcher)),
+            ("DATABASE_URL", database_url),
+            ("AMQP_URL", amqp_url),
+            ("ADMIN_TOKEN", dev::ADMIN_TOKEN.into()),
+            // The local stack delivers to receivers on this machine.
+            ("DISPATCH_ALLOW_PRIVATE", "true".into()),
+        ];
+        if let Some(endpoints) = &config.webhook_endpoints {
+            dispatcher_env.push(("WEBHOOK_ENDPOINTS", endpoints.clone()));
+        }
+        let dispatcher = ServiceProcess::new(
+            "event-dispatcher",
+            bin("event-dispatcher"),
+            env(dispatcher_env, "event-dispatcher"),
+            config.log.clone(),
+        );
 
         let mut stack = Self {
             config,
@@ -261,6 +286,7 @@ impl Stack {
             ingest,
             worker,
             sandbox,
+            dispatcher,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()?,
@@ -270,6 +296,7 @@ impl Stack {
             "webhook-ingest",
             "subscription-worker",
             "checkout",
+            "event-dispatcher",
         ] {
             let service = stack.service_mut(name);
             service.start()?;
@@ -284,6 +311,7 @@ impl Stack {
             "checkout" => &mut self.checkout,
             "webhook-ingest" => &mut self.ingest,
             "subscription-worker" => &mut self.worker,
+            "event-dispatcher" => &mut self.dispatcher,
             _ => &mut self.sandbox,
         }
     }
@@ -296,6 +324,9 @@ impl Stack {
     }
     pub fn worker_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.config.ports.worker)
+    }
+    pub fn dispatcher_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.config.ports.dispatcher)
     }
     pub fn sandbox_url(&self) -> String {
         format!("http://localhost:{}", self.config.ports.sandbox)
@@ -318,6 +349,10 @@ impl Stack {
                 format!("{}/readyz", self.worker_url()),
             ),
             ("checkout", format!("{}/readyz", self.checkout_url())),
+            (
+                "event-dispatcher",
+                format!("{}/readyz", self.dispatcher_url()),
+            ),
         ];
         let deadline = tokio::time::Instant::now() + timeout;
         for (name, url) in probes {
@@ -351,6 +386,7 @@ impl Stack {
             "checkout",
             "webhook-ingest",
             "subscription-worker",
+            "event-dispatcher",
             "cryptocloud-sandbox",
         ] {
             self.service_mut(name).stop(Duration::from_secs(10)).await?;

@@ -1,3 +1,4 @@
 //! Helpers shared by the services' integration tests.
 
 pub mod broker_proxy;
+pub mod receiver;

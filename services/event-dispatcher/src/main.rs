@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    platform::service::run::<event_dispatcher::Application>().await
+}
