@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/prerequisites.sh
 bash scripts/services.sh
-cargo build --bins -p checkout -p webhook-ingest -p subscription-worker -p cryptocloud-sandbox -p stack
+cargo build --bins -p checkout -p webhook-ingest -p subscription-worker -p event-dispatcher -p cryptocloud-sandbox -p stack
 target_dir="${CARGO_TARGET_DIR:-target}"
 exec "$target_dir/debug/stack" "$@"

@@ -1,4 +1,4 @@
-//! Starts the four services as real processes with one coherent configuration: the
+//! Starts the five services as real processes with one coherent configuration: the
 //! sandbox stands in for CryptoCloud and posts back to the ingest; checkout and the worker
 //! talk to the sandbox. Used by `scripts/run.sh` (fixed contract ports) and by the
 //! end-to-end tests (free ports, their own database and RabbitMQ vhost).
@@ -6,6 +6,7 @@
 pub mod client;
 pub mod infra;
 pub mod process;
+pub mod receiver;
 mod stack;
 pub mod webdriver;
 
@@ -20,4 +21,6 @@ pub mod dev_credentials {
     pub const SECRET_KEY: &str = "sandbox-secret-key-change-me";
     pub const AUTH_JWT_SECRET: &str = "dev-only-user-token-key-change-me";
     pub const ADMIN_TOKEN: &str = "dev-admin-token";
+    /// Signs the webhooks the dispatcher sends the local demo receiver.
+    pub const WEBHOOK_SECRET: &str = "whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtY2hhbmdlLW1l";
 }

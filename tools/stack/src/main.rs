@@ -1,6 +1,7 @@
-//! `stack`: runs checkout, webhook-ingest, subscription-worker and the CryptoCloud sandbox
-//! together against the local PostgreSQL and RabbitMQ. `--demo` takes one payment end to
-//! end in an isolated copy of the stack and exits.
+//! `stack`: runs checkout, webhook-ingest, subscription-worker, event-dispatcher and the
+//! CryptoCloud sandbox together against the local PostgreSQL and RabbitMQ, with a demo
+//! receiver printing the merchant webhooks. `--demo` takes one payment end to end in an
+//! isolated copy of the stack and exits.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +9,12 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::json;
 use stack::client::StackClient;
+use stack::dev_credentials as dev;
+use stack::receiver::DemoReceiver;
 use stack::{LogMode, Stack, StackConfig};
+
+/// Where the demo receiver listens in the developer's stack.
+const RECEIVER_ADDR: &str = "127.0.0.1:8084";
 
 #[derive(Parser)]
 #[command(about = "Run the whole payments stack locally, with the sandbox in place of CryptoCloud")]
@@ -45,8 +51,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(bin_dir: PathBuf, postback_format: &str, user_id: i64) -> anyhow::Result<()> {
+    let receiver = DemoReceiver::start(RECEIVER_ADDR, dev::WEBHOOK_SECRET, true)?;
     let mut config = StackConfig::development(bin_dir);
     config.postback_format = postback_format.to_string();
+    config.webhook_endpoints = Some(receiver.endpoints_setting());
     let mut stack = Stack::start(config).await?;
     let checkout = stack.checkout_url();
     println!();
@@ -63,13 +71,22 @@ async fn run(bin_dir: PathBuf, postback_format: &str, user_id: i64) -> anyhow::R
         "  Worker metrics:              {}/metrics",
         stack.worker_url()
     );
+    println!(
+        "  Event dispatcher admin API:  {}/api/v1/admin/webhook-endpoints (Bearer {})",
+        stack.dispatcher_url(),
+        dev::ADMIN_TOKEN
+    );
+    println!(
+        "  Demo webhook receiver:       {} (prints each event below)",
+        receiver.url()
+    );
     println!();
     let mut check = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = check.tick() => {
-                let exited: Vec<String> = ["checkout", "webhook-ingest", "subscription-worker", "cryptocloud-sandbox"]
+                let exited: Vec<String> = ["checkout", "webhook-ingest", "subscription-worker", "event-dispatcher", "cryptocloud-sandbox"]
                     .into_iter()
                     .filter(|name| !stack.service_mut(name).is_running())
                     .map(str::to_string)
@@ -89,8 +106,10 @@ async fn run(bin_dir: PathBuf, postback_format: &str, user_id: i64) -> anyhow::R
 async fn demo(bin_dir: PathBuf, postback_format: &str) -> anyhow::Result<()> {
     let log_dir = std::env::temp_dir().join(format!("payments-demo-{}", std::process::id()));
     std::fs::create_dir_all(&log_dir)?;
+    let receiver = DemoReceiver::start("127.0.0.1:0", dev::WEBHOOK_SECRET, true)?;
     let mut config = StackConfig::isolated(bin_dir, log_dir.clone())?;
     config.postback_format = postback_format.to_string();
+    config.webhook_endpoints = Some(receiver.endpoints_setting());
     config.log = LogMode::Dir(log_dir.clone());
     println!(
         "demo: starting an isolated stack (database {}, vhost {}; logs in {})",
@@ -99,12 +118,13 @@ async fn demo(bin_dir: PathBuf, postback_format: &str) -> anyhow::Result<()> {
         log_dir.display()
     );
     let stack = Stack::start(config).await?;
-    let result = demo_payment(&stack).await;
+    let result = demo_payment(&stack, &receiver).await;
     stack.destroy().await?;
+    receiver.stop().await;
     result
 }
 
-async fn demo_payment(stack: &Stack) -> anyhow::Result<()> {
+async fn demo_payment(stack: &Stack, receiver: &DemoReceiver) -> anyhow::Result<()> {
     let client = StackClient::new(&stack.checkout_url(), &stack.sandbox_url())?;
     let user_id = 4242;
     let before = client.subscription(user_id).await?;
@@ -128,7 +148,28 @@ async fn demo_payment(stack: &Stack) -> anyhow::Result<()> {
         .wait_for_subscription(user_id, Duration::from_secs(30), |s| s["tier"] == "pro")
         .await?;
     println!("after:  {}", plan_line(&after));
-    Ok(())
+    // The merchant hears of it: the payment, then the plan.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let wanted = ["payment.completed", "subscription.upgraded"];
+    loop {
+        let got = receiver.received();
+        let arrived = wanted
+            .iter()
+            .all(|t| got.iter().any(|e| e.event_type == *t && e.verified));
+        if arrived {
+            println!(
+                "merchant webhooks: {} received, signatures verified",
+                wanted.join(" and ")
+            );
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the demo receiver did not get {wanted:?} within 30 s (got {:?})",
+            got.iter().map(|e| &e.event_type).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn plan_line(sub: &serde_json::Value) -> String {

@@ -1,4 +1,4 @@
-//! End-to-end: the four real binaries as processes on free ports, with their own database
+//! End-to-end: the five real binaries as processes on free ports, with their own database
 //! and RabbitMQ vhost, driven only through HTTP.
 
 use std::path::PathBuf;
@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use stack::client::StackClient;
+use stack::receiver::DemoReceiver;
 use stack::{Stack, StackConfig};
 
 /// The service binaries sit next to the test's `deps` folder (`target/debug`).
@@ -20,6 +21,7 @@ fn bin_dir() -> PathBuf {
         "checkout",
         "webhook-ingest",
         "subscription-worker",
+        "event-dispatcher",
         "cryptocloud-sandbox",
     ] {
         assert!(
@@ -42,11 +44,24 @@ fn artifacts(test: &str) -> PathBuf {
 }
 
 async fn start(test: &str, postback_format: &str) -> (Stack, StackClient) {
+    let (stack, client, _) = start_with_receiver(test, postback_format).await;
+    (stack, client)
+}
+
+/// A stack whose dispatcher delivers every event to a receiver (the run command's demo
+/// receiver, verifying each signature with the reference library).
+async fn start_with_receiver(
+    test: &str,
+    postback_format: &str,
+) -> (Stack, StackClient, DemoReceiver) {
+    let receiver =
+        DemoReceiver::start("127.0.0.1:0", stack::dev_credentials::WEBHOOK_SECRET, false).unwrap();
     let mut config = StackConfig::isolated(bin_dir(), artifacts(test)).expect("config");
     config.postback_format = postback_format.to_string();
+    config.webhook_endpoints = Some(receiver.endpoints_setting());
     let stack = Stack::start(config).await.expect("stack starts");
     let client = StackClient::new(&stack.checkout_url(), &stack.sandbox_url()).unwrap();
-    (stack, client)
+    (stack, client, receiver)
 }
 
 fn expiry(sub: &Value) -> chrono::DateTime<chrono::Utc> {
@@ -60,7 +75,7 @@ fn expiry(sub: &Value) -> chrono::DateTime<chrono::Utc> {
 }
 
 async fn pays_and_upgrades(format: &str) {
-    let (stack, client) = start(&format!("pay-{format}"), format).await;
+    let (stack, client, receiver) = start_with_receiver(&format!("pay-{format}"), format).await;
     let user = 101;
     let before = client.subscription(user).await.unwrap();
     assert_eq!(before["tier"], "free");
@@ -91,7 +106,47 @@ async fn pays_and_upgrades(format: &str) {
         deliveries.to_string().contains("200"),
         "the ingest accepted the postback: {deliveries}"
     );
+
+    // The merchant's endpoint hears of it: the payment and the plan, each signed, once.
+    let payment_id = payment["payment_id"].as_i64().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let of = |t: &str| -> Vec<stack::receiver::ReceivedEvent> {
+        receiver
+            .received()
+            .into_iter()
+            .filter(|e| e.event_type == t)
+            .collect()
+    };
+    while of("payment.completed").is_empty() || of("subscription.upgraded").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "webhooks within 30 s: got {:?}",
+            receiver.received()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let completed = of("payment.completed");
+    assert_eq!(completed.len(), 1);
+    assert!(completed[0].verified, "the signature verifies");
+    let data = &completed[0].body["data"];
+    assert_eq!(data["payment_id"], payment_id);
+    assert_eq!(data["user_id"], user);
+    assert_eq!(data["invoice_id"], invoice);
+    assert_eq!(data["status"], "completed");
+    let upgraded = of("subscription.upgraded");
+    assert_eq!(upgraded.len(), 1);
+    assert!(upgraded[0].verified);
+    let data = &upgraded[0].body["data"];
+    assert_eq!(data["tier"], "pro");
+    assert_eq!(data["status"], "active");
+    assert_eq!(data["previous_tier"], "free");
+    assert_eq!(data["renews"], true);
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(data["expires_at"].as_str().unwrap()).unwrap(),
+        expiry(&after)
+    );
     stack.destroy().await.unwrap();
+    receiver.stop().await;
 }
 
 #[tokio::test]
@@ -310,5 +365,62 @@ async fn a_renewal_invoice_is_opened_paid_and_extends_the_plan() {
     let resumed = client.change_subscription(user, "resume").await.unwrap();
     assert_eq!(resumed["renews"], true);
     assert_eq!(expiry(&resumed), expiry(&renewed), "the paid time stays");
+    stack.destroy().await.unwrap();
+}
+
+/// The event dispatcher SIGKILLed while an attempt is in flight: once restarted, the event
+/// arrives, with the same `webhook-id` as the attempt that was cut off.
+#[tokio::test]
+async fn a_webhook_survives_a_dispatcher_sigkill_mid_attempt() {
+    let receiver = test_support::receiver::Receiver::start();
+    // The first attempt hangs: the dispatcher is killed while waiting for the answer.
+    receiver.delay(Duration::from_secs(60));
+    let mut config = StackConfig::isolated(bin_dir(), artifacts("dispatcher-kill")).unwrap();
+    config.webhook_endpoints = Some(
+        json!([{"url": receiver.url(), "secret": stack::dev_credentials::WEBHOOK_SECRET,
+                "events": ["payment.completed"]}])
+        .to_string(),
+    );
+    config.extra_env.insert(
+        "event-dispatcher".into(),
+        [("DISPATCH_TIMEOUT_SECS".to_string(), "2".to_string())].into(),
+    );
+    let mut stack = Stack::start(config).await.unwrap();
+    let client = StackClient::new(&stack.checkout_url(), &stack.sandbox_url()).unwrap();
+    let payment = client.checkout(303, "pro", 1).await.unwrap();
+    client
+        .pay(payment["invoice_id"].as_str().unwrap(), json!({}))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while receiver.received().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stack.service_mut("event-dispatcher").kill().await.unwrap();
+    receiver.delay(Duration::ZERO);
+    assert_eq!(receiver.answered(), 0, "killed before it was answered");
+    stack.service_mut("event-dispatcher").start().unwrap();
+
+    // Its lease (the timeout plus a margin) runs out; the new process attempts it again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while receiver.answered() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not redelivered within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_string())
+        .collect();
+    let expected = format!("payment.completed-{}", payment["payment_id"]);
+    assert!(ids.len() >= 2, "{ids:?}");
+    assert!(ids.iter().all(|id| *id == expected), "{ids:?}");
     stack.destroy().await.unwrap();
 }
