@@ -263,6 +263,8 @@ async fn five_hundred_payments_survive_worker_kills_and_broker_and_database_rest
 enum Fault {
     /// SIGKILL one of the two workers, start it again after the pause.
     KillWorker(usize, Duration),
+    /// SIGKILL the event dispatcher, start it again after the pause.
+    KillDispatcher(Duration),
     /// SIGKILL the ingest, start it again after the pause.
     KillIngest(Duration),
     /// RabbitMQ's app stopped for this long.
@@ -284,6 +286,7 @@ impl Fault {
             Fault::DatabaseRestart => "database_restart",
             Fault::ApiErrors(_) => "api_errors",
             Fault::ApiUnreachable(_) => "api_unreachable",
+            Fault::KillDispatcher(_) => "kill_dispatcher",
         }
     }
 }
@@ -309,12 +312,13 @@ impl Schedule {
         let mut drawn: Vec<(Duration, Fault)> = (0..faults)
             .map(|_| {
                 let at = ms(&mut rng, 0, pay_over.as_millis() as u64);
-                let fault = match rng.gen_range(0..6) {
+                let fault = match rng.gen_range(0..7) {
                     0 => Fault::KillWorker(rng.gen_range(0..2), ms(&mut rng, 100, 2_000)),
                     1 => Fault::KillIngest(ms(&mut rng, 100, 1_500)),
                     2 => Fault::BrokerDown(ms(&mut rng, 500, 4_000)),
                     3 => Fault::DatabaseRestart,
                     4 => Fault::ApiErrors(ms(&mut rng, 3_000, 10_000)),
+                    5 => Fault::KillDispatcher(ms(&mut rng, 100, 2_000)),
                     _ => Fault::ApiUnreachable(ms(&mut rng, 3_000, 10_000)),
                 };
                 (at, fault)
@@ -441,6 +445,13 @@ async fn nemesis_randomized_faults_lose_and_double_nothing() {
         "subscription-worker".into(),
         BTreeMap::from([("WORKER_MAX_ATTEMPTS".into(), "3".into())]),
     );
+    // The merchant's endpoint: every payment.completed must reach it, whatever happens.
+    let receiver = test_support::receiver::Receiver::start();
+    config.webhook_endpoints = Some(
+        json!([{"url": receiver.url(), "secret": stack::dev_credentials::WEBHOOK_SECRET,
+                "events": ["payment.completed"]}])
+        .to_string(),
+    );
     let vhost = config.vhost.clone();
     let mut stack = Stack::start(config).await.expect("stack starts");
     let client = StackClient::new(&stack.checkout_url(), &stack.sandbox_url()).unwrap();
@@ -505,6 +516,11 @@ async fn nemesis_randomized_faults_lose_and_double_nothing() {
                 tokio::time::sleep(pause).await;
                 worker.start().unwrap();
             }
+            Fault::KillDispatcher(pause) => {
+                stack.dispatcher.kill().await.unwrap();
+                tokio::time::sleep(pause).await;
+                stack.dispatcher.start().unwrap();
+            }
             Fault::KillIngest(pause) => {
                 stack.ingest.kill().await.unwrap();
                 tokio::time::sleep(pause).await;
@@ -568,13 +584,38 @@ async fn nemesis_randomized_faults_lose_and_double_nothing() {
         0,
         "nothing dead-lettered (seed {seed})"
     );
-    // The broker's queue statistics lag a few seconds behind.
+    // Every payment reached the merchant's endpoint as payment.completed, at least once
+    // and always under its one id (a lease cut short by a kill may repeat one).
+    let distinct = || {
+        receiver
+            .received()
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_string))
+            .collect::<std::collections::BTreeSet<String>>()
+    };
     wait_until(
-        "every event in its home queue",
-        Duration::from_secs(30),
-        || async { queue_messages(&vhost, "event-dispatcher").await >= payments as u64 },
+        "every payment.completed delivered",
+        Duration::from_secs(120),
+        || async { distinct().len() >= payments },
     )
     .await;
+    let ids = distinct();
+    assert_eq!(ids.len(), payments, "one id per payment (seed {seed})");
+    assert!(
+        ids.iter().all(|id| id.starts_with("payment.completed-")),
+        "(seed {seed})"
+    );
+    eprintln!(
+        "nemesis: {:>8.1?} every webhook delivered ({} requests for {} events)",
+        started.elapsed(),
+        receiver.received().len(),
+        ids.len()
+    );
+    assert_eq!(
+        queue_messages(&vhost, "event-dispatcher.dlq").await,
+        0,
+        "no event dead-lettered (seed {seed})"
+    );
 
     // The ingest answered 200 or 503 (or was not there: killed), never anything else.
     let deliveries: Value = http

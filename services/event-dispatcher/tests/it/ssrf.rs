@@ -104,3 +104,108 @@ async fn redirects_are_not_followed(opts: PgPoolOptions, connect: PgConnectOptio
     assert_eq!(receiver.received().len(), 3);
     d.stop().await;
 }
+
+/// A raw TCP endpoint that answers every connection with `answer`.
+async fn raw_endpoint(
+    answer: fn(tokio::net::TcpStream) -> futures::future::BoxFuture<'static, ()>,
+) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer(stream));
+        }
+    });
+    port
+}
+
+/// Reads the request head (the body may follow; it is not needed).
+async fn read_head(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A connection reset, TLS spoken to a plain-HTTP port, and a 2xx with a 10 MB body:
+/// the first two are recorded with their error and retried, the third is delivered
+/// without reading the body whole; none delays a well-behaved endpoint.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn misbehaving_endpoints_are_recorded_and_retried(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    use futures::FutureExt;
+    use tokio::io::AsyncWriteExt;
+    let world = World::new(opts, connect).await;
+    let d = world.start(world.settings()).await;
+    let reset = raw_endpoint(|mut s| {
+        async move {
+            read_head(&mut s).await;
+            // Linger 0: the close is a reset, not a clean end.
+            let _ = s.set_zero_linger();
+            drop(s);
+        }
+        .boxed()
+    })
+    .await;
+    let huge = raw_endpoint(|mut s| {
+        async move {
+            read_head(&mut s).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-length: 10485760\r\n\r\n";
+            if s.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 64 * 1024];
+            for _ in 0..160 {
+                if s.write_all(&chunk).await.is_err() {
+                    return; // the dispatcher stopped reading
+                }
+            }
+        }
+        .boxed()
+    })
+    .await;
+    let plain = Receiver::start();
+    let good = Receiver::start();
+    let (reset_id, _) = world
+        .endpoint(&d, &format!("http://127.0.0.1:{reset}/"), &["*"])
+        .await;
+    let (tls_id, _) = world
+        .endpoint(&d, &format!("https://127.0.0.1:{}/", plain.port), &["*"])
+        .await;
+    let (huge_id, _) = world
+        .endpoint(&d, &format!("http://127.0.0.1:{huge}/"), &["*"])
+        .await;
+    world.endpoint(&d, &good.url(), &["*"]).await;
+    world.publish_payment(1).await;
+    eventually(WAIT, "the good endpoint got it", || async {
+        good.received().len() == 1
+    })
+    .await;
+    eventually(WAIT, "the huge answer counted as delivered", || async {
+        world.log(&d, &huge_id, "?status=delivered").await.len() == 1
+    })
+    .await;
+    for (endpoint, what) in [(&reset_id, "reset"), (&tls_id, "TLS")] {
+        eventually(
+            WAIT,
+            &format!("the {what} endpoint's delivery failed"),
+            || async { world.log(&d, endpoint, "?status=failed").await.len() == 1 },
+        )
+        .await;
+        let log = world.log(&d, endpoint, "").await;
+        let attempts = log[0]["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 3, "{what}: the whole schedule");
+        for a in attempts {
+            assert!(a["response_status"].is_null(), "{what}: {a}");
+            assert!(!a["error"].as_str().unwrap().is_empty(), "{what}: {a}");
+        }
+    }
+    d.stop().await;
+}
