@@ -109,3 +109,19 @@ pub async fn serve_until(
     stopper.abort();
     result
 }
+
+/// [`serve_until`], then the background `tasks` stop too (the server ends on its own only
+/// if it failed: the rest is stopped then as well) and are waited for, so work in flight
+/// finishes before the process exits.
+pub async fn serve_then_join(
+    token: &CancellationToken,
+    server: actix_web::dev::Server,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<()> {
+    let served = serve_until(token, server).await;
+    token.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    served.map_err(Into::into)
+}

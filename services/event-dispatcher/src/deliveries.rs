@@ -401,12 +401,15 @@ pub struct Backlog {
 
 #[tracing::instrument(skip(pool))]
 pub async fn backlog(pool: &PgPool) -> sqlx::Result<Backlog> {
+    // Deliveries to a disabled endpoint wait for it to be enabled again: not a backlog.
     let row = sqlx::query!(
         r#"SELECT
-             (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS "pending!",
-             (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at))::float8, 0)
-              FROM webhook_deliveries
-              WHERE status = 'pending' AND next_attempt_at <= now()) AS "oldest!",
+             (SELECT count(*) FROM webhook_deliveries d JOIN webhook_endpoints e
+                  ON e.id = d.endpoint_id
+              WHERE d.status = 'pending' AND e.enabled) AS "pending!",
+             (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(d.next_attempt_at))::float8, 0)
+              FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+              WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.enabled) AS "oldest!",
              (SELECT count(*) FROM webhook_endpoints
               WHERE enabled AND failing_since IS NOT NULL) AS "failing!""#
     )

@@ -32,7 +32,7 @@ pub async fn run(
     let mut links = broker.links();
     while !shutdown.is_cancelled() {
         let link = tokio::select! {
-            link = next_link(&mut links) => link,
+            link = Broker::next_link(&mut links) => link,
             _ = shutdown.cancelled() => break,
         };
         let Some(link) = link else { break };
@@ -50,15 +50,6 @@ pub async fn run(
         }
     }
     consuming.store(false, Ordering::SeqCst);
-}
-
-async fn next_link(links: &mut tokio::sync::watch::Receiver<Option<Link>>) -> Option<Link> {
-    loop {
-        if let Some(link) = links.borrow_and_update().clone().filter(Link::is_open) {
-            return Some(link);
-        }
-        links.changed().await.ok()?;
-    }
 }
 
 async fn consume_on(

@@ -77,7 +77,7 @@ pub async fn run(
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
         let link = tokio::select! {
-            link = next_link(&mut links) => link,
+            link = Broker::next_link(&mut links) => link,
             _ = shutdown.cancelled() => break,
         };
         let Some(link) = link else { break };
@@ -98,16 +98,6 @@ pub async fn run(
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
     consuming.store(false, Ordering::SeqCst);
-}
-
-/// The current open link, waiting for one if there is none. `None` once the broker is gone.
-async fn next_link(links: &mut tokio::sync::watch::Receiver<Option<Link>>) -> Option<Link> {
-    loop {
-        if let Some(link) = links.borrow_and_update().clone().filter(Link::is_open) {
-            return Some(link);
-        }
-        links.changed().await.ok()?;
-    }
 }
 
 async fn consume_on(

@@ -175,12 +175,6 @@ impl platform::service::Service for Application {
             tasks,
             ..
         } = self;
-        let served = platform::service::serve_until(&shutdown, server).await;
-        // The server also ends on its own only if it failed: stop the rest then too.
-        shutdown.cancel();
-        for task in tasks {
-            let _ = task.await;
-        }
-        served.map_err(Into::into)
+        platform::service::serve_then_join(&shutdown, server, tasks).await
     }
 }

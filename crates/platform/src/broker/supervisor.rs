@@ -92,6 +92,17 @@ impl Broker {
         self.inner.link.subscribe()
     }
 
+    /// The current open link from `links` (see [`Broker::links`]), waiting for one if there
+    /// is none; `None` once the broker is gone. Consumers re-create themselves on each.
+    pub async fn next_link(links: &mut watch::Receiver<Option<Link>>) -> Option<Link> {
+        loop {
+            if let Some(link) = links.borrow_and_update().clone().filter(Link::is_open) {
+                return Some(link);
+            }
+            links.changed().await.ok()?;
+        }
+    }
+
     /// Waits until connected, at most `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let mut rx = self.links();

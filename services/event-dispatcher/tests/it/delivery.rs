@@ -257,3 +257,42 @@ async fn a_slow_endpoint_delays_no_other(opts: PgPoolOptions, connect: PgConnect
     );
     d.stop().await;
 }
+
+/// The backlog gauges count what waits to be attempted: not the deliveries of a disabled
+/// endpoint, which wait for it to be enabled again.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn the_backlog_leaves_out_disabled_endpoints(pool: sqlx::PgPool) {
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, url, secret, event_types, enabled)
+         VALUES ($1, 'https://example.com/', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{*}', false)",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO webhook_events (id, event_type, body, occurred_at)
+         VALUES ('e1', 'payment.completed', '{}', now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at)
+         VALUES (gen_random_uuid(), 'e1', $1, 'pending', now() - interval '1 hour')",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let b = event_dispatcher::deliveries::backlog(&pool).await.unwrap();
+    assert_eq!((b.pending, b.oldest_due_secs), (0, 0.0));
+    sqlx::query("UPDATE webhook_endpoints SET enabled = true")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let b = event_dispatcher::deliveries::backlog(&pool).await.unwrap();
+    assert_eq!(b.pending, 1);
+    assert!(b.oldest_due_secs >= 3599.0, "{b:?}");
+}

@@ -25,23 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const PRICE: &str = "99";
 
-/// Polls `check` every 25 ms until it returns true; panics with `what` after `within`.
-pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if check().await {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {within:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+pub use test_support::eventually;
 
 pub struct World {
     pub pool: PgPool,
