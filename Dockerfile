@@ -5,9 +5,10 @@
 #   docker build --target checkout            -t payments/checkout .
 #   docker build --target webhook-ingest      -t payments/webhook-ingest .
 #   docker build --target subscription-worker -t payments/subscription-worker .
+#   docker build --target event-dispatcher    -t payments/event-dispatcher .
 #   docker build --target cryptocloud-sandbox -t payments/cryptocloud-sandbox .
 #
-# The four targets share the `builder` stage, so BuildKit compiles the workspace once.
+# The five targets share the `builder` stage, so BuildKit compiles the workspace once.
 # Dependencies are compiled in their own layer (cargo-chef) and stay cached until
 # Cargo.lock or a Cargo.toml changes.
 
@@ -34,6 +35,7 @@ RUN cargo build --release --locked \
         --bin checkout \
         --bin webhook-ingest \
         --bin subscription-worker \
+        --bin event-dispatcher \
         --bin cryptocloud-sandbox \
     && mkdir -p config
 
@@ -60,6 +62,12 @@ FROM runtime AS subscription-worker
 COPY --from=builder /app/target/release/subscription-worker /usr/local/bin/subscription-worker
 EXPOSE 8082
 ENTRYPOINT ["/usr/local/bin/subscription-worker"]
+
+# Merchant webhooks; the admin API, health and metrics on 8083.
+FROM runtime AS event-dispatcher
+COPY --from=builder /app/target/release/event-dispatcher /usr/local/bin/event-dispatcher
+EXPOSE 8083
+ENTRYPOINT ["/usr/local/bin/event-dispatcher"]
 
 FROM runtime AS cryptocloud-sandbox
 COPY --from=builder /app/target/release/cryptocloud-sandbox /usr/local/bin/cryptocloud-sandbox

@@ -58,6 +58,15 @@ CONSUMERS = queue("consumers", "subscription-worker")
 DLQ_CONSUMERS = queue("consumers", "subscription-worker.dlq")
 READY = queue("messages_ready", "subscription-worker")
 OUTBOX = 'worker_outbox_oldest_unpublished_seconds{job="subscription-worker", instance="worker-0"}'
+UP_DISPATCHER = 'up{job="event-dispatcher", instance="dispatcher-0"}'
+DISPATCH_CONSUMERS = queue("consumers", "event-dispatcher")
+DISPATCH_DLQ = queue("messages", "event-dispatcher.dlq")
+DISPATCH_DLQ_CONSUMERS = queue("consumers", "event-dispatcher.dlq")
+
+
+def dispatcher(metric: str, instance: str) -> str:
+    # services/event-dispatcher/src/backlog.rs: every replica reports the same database count.
+    return f'{metric}{{job="event-dispatcher", instance="{instance}"}}'
 
 
 class Case(NamedTuple):
@@ -78,6 +87,15 @@ CASES: list[Case] = [
          {"job": "checkout", "instance": "checkout-0"},
          {"{{ $labels.job }}": "checkout", "{{ $labels.instance }}": "checkout-0"}),
     Case("every pod scraped", {UP: "1x12"}, "PaymentsServiceDown", "10m", False),
+    Case("a dispatcher pod unscrapeable", {UP_DISPATCHER: "1 0x10"}, "PaymentsServiceDown", "8m", True,
+         {"job": "event-dispatcher", "instance": "dispatcher-0"},
+         {"{{ $labels.job }}": "event-dispatcher", "{{ $labels.instance }}": "dispatcher-0"}),
+    Case("no consumer on the event queue (one on its DLQ)",
+         {DISPATCH_CONSUMERS: "0x10", DISPATCH_DLQ_CONSUMERS: "1x10", CONSUMERS: "2x10"},
+         "PaymentsDispatcherNotConsuming", "7m", True),
+    Case("a dispatcher consumes (the worker queue has none)",
+         {DISPATCH_CONSUMERS: "2x10", CONSUMERS: "0x10"},
+         "PaymentsDispatcherNotConsuming", "7m", False),
     Case("no consumer on the work queue (one on the DLQ)", {CONSUMERS: "0x10", DLQ_CONSUMERS: "1x10"},
          "PaymentsWorkerNotConsuming", "7m", True),
     Case("consumers on the work queue (none on the DLQ)", {CONSUMERS: "2x10", DLQ_CONSUMERS: "0x10"},
@@ -108,6 +126,22 @@ CASES: list[Case] = [
     Case("two dead letters", {DLQ: "0 0 2 2 2 2 2"},
          "PaymentsDeadLetterQueueNotEmpty", "5m", True, {}, {"{{ $value }}": "2"}),
     Case("empty DLQ", {DLQ: "0x10"}, "PaymentsDeadLetterQueueNotEmpty", "8m", False),
+    Case("an event dead-lettered by the dispatcher", {DISPATCH_DLQ: "0 0 1x5"},
+         "PaymentsDispatcherDeadLetters", "5m", True, {}, {"{{ $value }}": "1"}),
+    Case("dead letters of the worker only", {DISPATCH_DLQ: "0x10", DLQ: "3x10"},
+         "PaymentsDispatcherDeadLetters", "8m", False),
+    # Two replicas report the same backlog: max, not the sum, is compared with 600.
+    Case("deliveries overdue for 20 minutes", {dispatcher("dispatch_oldest_due_seconds", "d-0"): "0+60x20",
+                                               dispatcher("dispatch_oldest_due_seconds", "d-1"): "0+60x20"},
+         "PaymentsWebhookDeliveriesDelayed", "18m", True, {}, {"{{ $value }}": "1080"}),
+    Case("deliveries attempted within minutes", {dispatcher("dispatch_oldest_due_seconds", "d-0"): "400x20",
+                                                 dispatcher("dispatch_oldest_due_seconds", "d-1"): "400x20"},
+         "PaymentsWebhookDeliveriesDelayed", "18m", False),
+    Case("an endpoint failing for 40 minutes", {dispatcher("dispatch_failing_endpoints", "d-0"): "1x45",
+                                                dispatcher("dispatch_failing_endpoints", "d-1"): "1x45"},
+         "PaymentsWebhookEndpointsFailing", "40m", True, {}, {"{{ $value }}": "1"}),
+    Case("an endpoint failing for 25 minutes only", {dispatcher("dispatch_failing_endpoints", "d-0"): "0x15 1x30"},
+         "PaymentsWebhookEndpointsFailing", "40m", False),
     Case("an event returned for 12 minutes", {OUTBOX: "0 60 120 180 240 300 360 420 480 540 600 660 720"},
          "PaymentsOutboxStuck", "12m", True, {}, {"{{ $value }}": "720"}),
     Case("events published within seconds", {OUTBOX: "0 3 0 1 0 2 0 0 4 0 0 0 1x10"},

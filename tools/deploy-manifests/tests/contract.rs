@@ -28,7 +28,7 @@ struct Service {
     required: &'static [&'static str],
 }
 
-const SERVICES: [Service; 4] = [
+const SERVICES: [Service; 5] = [
     Service {
         name: "checkout",
         port: 8080,
@@ -133,6 +133,32 @@ const SERVICES: [Service; 4] = [
         ],
     },
     Service {
+        name: "event-dispatcher",
+        port: 8083,
+        listen_env: "DISPATCH_LISTEN",
+        readiness_path: "/readyz",
+        env: &[
+            "DATABASE_URL",
+            "AMQP_URL",
+            "ADMIN_TOKEN",
+            "DISPATCH_LISTEN",
+            "WEBHOOK_ENDPOINTS",
+            "DISPATCH_RETRY_SCHEDULE_SECS",
+            "DISPATCH_TIMEOUT_SECS",
+            "DISPATCH_DISABLE_AFTER_HOURS",
+            "DISPATCH_ALLOW_PRIVATE",
+            "LOG_FORMAT",
+        ],
+        extra: &[
+            "DISPATCH_CONCURRENCY",
+            "DISPATCH_ENDPOINT_CONCURRENCY",
+            "DISPATCH_PREFETCH",
+            "DISPATCH_DB_POOL_SIZE",
+        ],
+        settings: &["settings.rs"],
+        required: &["DATABASE_URL", "AMQP_URL", "ADMIN_TOKEN", "DISPATCH_LISTEN"],
+    },
+    Service {
         name: "cryptocloud-sandbox",
         port: 8088,
         listen_env: "SANDBOX_LISTEN",
@@ -181,6 +207,13 @@ const MIGRATE_VARIABLES: [&str; 1] = ["DATABASE_URL"];
 
 /// Turns on `/dev/login` (a session for any user id): never outside compose and `deploy/dev`.
 const DEV_LOGIN: &str = "DEV_LOGIN_ENABLED";
+
+/// Lets the dispatcher deliver to loopback, private and link-local addresses (local
+/// development): never outside compose and `deploy/dev`.
+const ALLOW_PRIVATE: &str = "DISPATCH_ALLOW_PRIVATE";
+
+/// The dispatcher's configured endpoints, signing secrets included.
+const WEBHOOK_ENDPOINTS: &str = "WEBHOOK_ENDPOINTS";
 
 /// Variables of docker compose itself (container credentials, sandbox switch), which
 /// .env.example may carry besides the contract's.
@@ -521,6 +554,44 @@ fn compose_services_use_the_contract_ports_listen_addresses_and_variables() {
     }
 }
 
+/// The dispatcher shares the worker's database and broker, and starts only once both are
+/// healthy (it applies migrations and declares its queue at start).
+#[test]
+fn compose_dispatcher_uses_the_workers_database_and_broker() {
+    let compose = yaml_documents(&repo().join("docker-compose.yml")).remove(0);
+    let env_of = |name: &str, variable: &str| {
+        str_at(&compose, &["services", name, "environment", variable]).map(str::to_owned)
+    };
+    for variable in ["DATABASE_URL", "AMQP_URL", "ADMIN_TOKEN"] {
+        assert_eq!(
+            env_of("event-dispatcher", variable),
+            env_of("subscription-worker", variable),
+            "compose event-dispatcher: {variable} differs from the worker's"
+        );
+    }
+    assert_eq!(
+        env_of("event-dispatcher", ALLOW_PRIVATE).as_deref(),
+        Some("${DISPATCH_ALLOW_PRIVATE:-false}"),
+        "compose event-dispatcher: {ALLOW_PRIVATE} is off unless .env turns it on"
+    );
+    for dependency in ["postgres", "rabbitmq"] {
+        assert_eq!(
+            str_at(
+                &compose,
+                &[
+                    "services",
+                    "event-dispatcher",
+                    "depends_on",
+                    dependency,
+                    "condition"
+                ]
+            ),
+            Some("service_healthy"),
+            "compose event-dispatcher: waits for {dependency} to be healthy"
+        );
+    }
+}
+
 /// `NAME=value` or, commented out, `# NAME=value` (a documented optional setting).
 fn assignment(line: &str) -> Option<(&str, &str, bool)> {
     let (line, commented) = match line.strip_prefix('#') {
@@ -854,31 +925,84 @@ pub struct NotSettings {
     assert_eq!(names, ["PLAIN_FIELD", "RENAMED_VAR"]);
 }
 
-/// A session for anyone must never reach a real cluster: outside `deploy/dev`,
-/// DEV_LOGIN_ENABLED may only be set, literally, to false.
-#[test]
-fn dev_login_stays_off_outside_the_dev_overlay() {
+/// Outside `deploy/dev`, `variable` may only be set, literally, to false: in a ConfigMap,
+/// or as a container's inline value (a container reading it from anywhere else fails).
+fn stays_off_outside_the_dev_overlay(variable: &str) {
     let dev = repo().join("deploy/dev");
     for (path, doc) in deploy_documents() {
         if path.starts_with(&dev) {
             continue;
         }
-        if let Some(value) = at(&doc, &["data", DEV_LOGIN]) {
+        if let Some(value) = at(&doc, &["data", variable]) {
             assert_eq!(
                 value.as_str(),
                 Some("false"),
-                "{}: ConfigMap {DEV_LOGIN}",
+                "{}: ConfigMap {variable}",
                 path.display()
             );
         }
         let spec = at(&doc, &["spec", "template", "spec"]);
         for container in seq(spec.and_then(|s| s.get("containers"))) {
-            for variable in seq(container.get("env")) {
-                if str_at(variable, &["name"]) == Some(DEV_LOGIN) {
+            for env in seq(container.get("env")) {
+                if str_at(env, &["name"]) == Some(variable) {
                     assert_eq!(
-                        str_at(variable, &["value"]),
+                        str_at(env, &["value"]),
                         Some("false"),
-                        "{}: {DEV_LOGIN} must be the literal false here",
+                        "{}: {variable} must be the literal false here",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A session for anyone must never reach a real cluster: outside `deploy/dev`,
+/// DEV_LOGIN_ENABLED may only be set, literally, to false.
+#[test]
+fn dev_login_stays_off_outside_the_dev_overlay() {
+    stays_off_outside_the_dev_overlay(DEV_LOGIN);
+}
+
+/// The dispatcher's SSRF guard (no loopback, private or link-local destinations) stays on
+/// outside `deploy/dev`, and the base pins it on rather than leaving it to a ConfigMap.
+#[test]
+fn dispatcher_refuses_private_destinations_outside_the_dev_overlay() {
+    stays_off_outside_the_dev_overlay(ALLOW_PRIVATE);
+    let base = repo().join("deploy/base");
+    let pinned = deploy_documents().into_iter().any(|(path, doc)| {
+        path.starts_with(&base)
+            && str_at(&doc, &["kind"]) == Some("Deployment")
+            && seq(at(&doc, &["spec", "template", "spec", "containers"]))
+                .iter()
+                .flat_map(|c| seq(c.get("env")))
+                .any(|e| {
+                    str_at(e, &["name"]) == Some(ALLOW_PRIVATE)
+                        && str_at(e, &["value"]) == Some("false")
+                })
+    });
+    assert!(
+        pinned,
+        "deploy/base: the event-dispatcher Deployment sets {ALLOW_PRIVATE} to the literal false"
+    );
+}
+
+/// WEBHOOK_ENDPOINTS carries the endpoints' signing secrets: only ever from the Secret.
+#[test]
+fn webhook_endpoints_come_only_from_the_secret() {
+    for (path, doc) in deploy_documents() {
+        assert!(
+            at(&doc, &["data", WEBHOOK_ENDPOINTS]).is_none(),
+            "{}: {WEBHOOK_ENDPOINTS} holds secrets; it belongs in payments-secrets",
+            path.display()
+        );
+        let spec = at(&doc, &["spec", "template", "spec"]);
+        for container in seq(spec.and_then(|s| s.get("containers"))) {
+            for env in seq(container.get("env")) {
+                if str_at(env, &["name"]) == Some(WEBHOOK_ENDPOINTS) {
+                    assert!(
+                        at(env, &["valueFrom", "secretKeyRef"]).is_some(),
+                        "{}: {WEBHOOK_ENDPOINTS} must come from a secretKeyRef",
                         path.display()
                     );
                 }
@@ -933,6 +1057,7 @@ fn contract_copy_agrees_with_the_architecture_document() {
                 "all" => SERVICES.iter().map(|s| s.name).collect::<Vec<_>>(),
                 "ingest" => vec!["webhook-ingest"],
                 "worker" => vec!["subscription-worker"],
+                "dispatcher" => vec!["event-dispatcher"],
                 "sandbox" => vec!["cryptocloud-sandbox"],
                 other => vec![other],
             })

@@ -13,10 +13,11 @@ use crate::broker;
 use crate::cli::Options;
 use crate::procs::{Meter, Usage, Who};
 
-pub const SERVICES: [&str; 4] = [
+pub const SERVICES: [&str; 5] = [
     "webhook-ingest",
     "subscription-worker",
     "checkout",
+    "event-dispatcher",
     "cryptocloud-sandbox",
 ];
 
@@ -40,6 +41,10 @@ impl Bench {
 
     pub fn checkout_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.stack.config.ports.checkout))
+    }
+
+    pub fn dispatcher_url(&self) -> String {
+        self.stack.dispatcher_url()
     }
 
     pub fn sandbox_url(&self) -> String {

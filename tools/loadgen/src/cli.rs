@@ -53,7 +53,7 @@ pub struct Options {
     #[arg(long, default_value_t = 100)]
     pub checkout_latency_ms: u64,
     /// Which scenarios to run.
-    #[arg(long, value_delimiter = ',', default_values_t = ["ingest".to_string(), "checkout".to_string(), "worker".to_string()])]
+    #[arg(long, value_delimiter = ',', default_values_t = ["ingest".to_string(), "checkout".to_string(), "worker".to_string(), "dispatch".to_string()])]
     pub phases: Vec<String>,
     /// A few seconds in all with tiny figures: keeps the benchmark working in CI.
     #[arg(long)]

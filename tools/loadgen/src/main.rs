@@ -7,6 +7,7 @@ mod bench;
 mod broker;
 mod checkout;
 mod cli;
+mod dispatch;
 mod fixtures;
 mod ingest;
 mod load;
@@ -137,7 +138,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let scraper = (options.scrape_secs > 0).then(|| {
         let ports = bench.stack.config.ports;
         tokio::spawn(scrape(
-            [ports.ingest, ports.worker, ports.checkout],
+            [ports.ingest, ports.worker, ports.checkout, ports.dispatcher],
             Duration::from_secs(options.scrape_secs),
         ))
     });
@@ -155,7 +156,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
     pool.close().await;
     let _ = amqp.close(200, "done".into()).await;
     stack.destroy().await?;
-    let (idle, ingest, checkout, worker) = outcome?;
+    let (idle, ingest, checkout, worker, dispatch) = outcome?;
 
     let report = Report {
         meta: Meta {
@@ -173,6 +174,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         ingest,
         checkout,
         worker,
+        dispatch,
         phases,
     };
     // The results are kept first, whatever happens to the rest.
@@ -202,6 +204,7 @@ type Outcome = (
     Option<ingest::IngestResult>,
     Option<Vec<checkout::CheckoutRun>>,
     Option<worker::WorkerResult>,
+    Option<dispatch::DispatchResult>,
 );
 
 async fn scenarios(bench: &mut Bench) -> anyhow::Result<Outcome> {
@@ -221,11 +224,15 @@ async fn scenarios(bench: &mut Bench) -> anyhow::Result<Outcome> {
         true => Some(worker::run(bench).await?),
         false => None,
     };
-    Ok((idle, ingest, checkout, worker))
+    let dispatch = match bench.opts.runs("dispatch") {
+        true => Some(dispatch::run(bench).await?),
+        false => None,
+    };
+    Ok((idle, ingest, checkout, worker, dispatch))
 }
 
 /// Reads `/metrics` of each service every `every`, as a Prometheus server would.
-async fn scrape(ports: [u16; 3], every: Duration) {
+async fn scrape(ports: [u16; 4], every: Duration) {
     let http = reqwest::Client::new();
     let mut tick = tokio::time::interval(every);
     loop {

@@ -37,6 +37,9 @@ pub struct Report {
     pub ingest: Option<IngestResult>,
     pub checkout: Option<Vec<CheckoutRun>>,
     pub worker: Option<WorkerResult>,
+    /// Absent in reports written before the event dispatcher existed.
+    #[serde(default)]
+    pub dispatch: Option<crate::dispatch::DispatchResult>,
     pub phases: Vec<(String, Usage)>,
 }
 
@@ -48,7 +51,12 @@ struct Target {
 }
 
 /// The production services (the sandbox stands in for CryptoCloud).
-const PRODUCTION: [&str; 3] = ["webhook-ingest", "subscription-worker", "checkout"];
+const PRODUCTION: [&str; 4] = [
+    "webhook-ingest",
+    "subscription-worker",
+    "checkout",
+    "event-dispatcher",
+];
 
 fn targets(r: &Report) -> Vec<Target> {
     let mut out = Vec::new();
@@ -182,7 +190,7 @@ pub fn markdown(r: &Report, baseline: Option<&Report>) -> String {
     let _ = writeln!(md, "Command: `{}`\n", m.command);
     let _ = writeln!(
         md,
-        "PostgreSQL, RabbitMQ, the four services and the load generator itself all share these {} cores; \
+        "PostgreSQL, RabbitMQ, the five services and the load generator itself all share these {} cores; \
          the CPU table at the end shows who used them.\n",
         m.cores
     );
@@ -343,7 +351,37 @@ pub fn markdown(r: &Report, baseline: Option<&Report>) -> String {
         md.push('\n');
     }
 
-    let _ = writeln!(md, "### 4. Memory: peak RSS per phase (MB)\n");
+    if let Some(d) = &r.dispatch {
+        let _ = writeln!(md, "### 4. Event dispatcher\n");
+        let _ = writeln!(
+            md,
+            "{} `payment.partial` events published to the exchange as the worker's relay publishes them \
+             (64 in flight, each confirmed), delivered as signed webhooks to one local endpoint that \
+             verifies every signature (the run command's demo receiver). Lag: from publish to receipt. \
+             Ceiling: the same signed requests POSTed by the load generator straight to the same \
+             receiver, 64 in flight (the dispatcher's `DISPATCH_CONCURRENCY`).\n",
+            d.events
+        );
+        let _ = writeln!(md, "| events | delivered/s | ceiling req/s | dispatcher / ceiling | lag p50 ms | p90 ms | p99 ms | max ms |");
+        let _ = writeln!(
+            md,
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0} | {:.0}% | {} | {} | {} | {} |\n",
+            d.events,
+            d.rate,
+            d.ceiling_rate,
+            d.of_ceiling() * 100.0,
+            ms(d.lag.p50_ms),
+            ms(d.lag.p90_ms),
+            ms(d.lag.p99_ms),
+            ms(d.lag.max_ms)
+        );
+    }
+
+    let _ = writeln!(md, "### 5. Memory: peak RSS per phase (MB)\n");
     let scrape = if r.options.scrape_secs > 0 {
         format!(
             "The load generator reads each service's `/metrics` every {} s, as Prometheus would: the \
@@ -358,9 +396,9 @@ pub fn markdown(r: &Report, baseline: Option<&Report>) -> String {
         memory a service keeps after a phase shows again in the next). 1 MB = 10^6 bytes. {scrape}\n");
     let _ = writeln!(
         md,
-        "| phase | webhook-ingest | subscription-worker | checkout | cryptocloud-sandbox |"
+        "| phase | webhook-ingest | subscription-worker | checkout | event-dispatcher | cryptocloud-sandbox |"
     );
-    let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: |");
     let mb = |u: &Usage, s: &str| {
         u.peak_rss_mib
             .get(s)
@@ -372,25 +410,26 @@ pub fn markdown(r: &Report, baseline: Option<&Report>) -> String {
     for (phase, u) in &rows {
         let _ = writeln!(
             md,
-            "| {phase} | {} | {} | {} | {} |",
+            "| {phase} | {} | {} | {} | {} | {} |",
             mb(u, SERVICES[0]),
             mb(u, SERVICES[1]),
             mb(u, SERVICES[2]),
-            mb(u, SERVICES[3])
+            mb(u, SERVICES[3]),
+            mb(u, SERVICES[4])
         );
     }
     md.push('\n');
 
     let _ = writeln!(
         md,
-        "### 5. CPU per phase (share of the {} cores)\n",
+        "### 6. CPU per phase (share of the {} cores)\n",
         m.cores
     );
     let _ = writeln!(md, "CPU time (user + system, from `/proc`) each process used during the phase, divided by the phase's wall time and the cores.\n");
-    let _ = writeln!(md, "| phase | wall s | webhook-ingest | subscription-worker | checkout | sandbox | PostgreSQL | RabbitMQ | loadgen | bare HTTP |");
+    let _ = writeln!(md, "| phase | wall s | webhook-ingest | subscription-worker | checkout | event-dispatcher | sandbox | PostgreSQL | RabbitMQ | loadgen | bare HTTP |");
     let _ = writeln!(
         md,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for (phase, u) in &r.phases {
         let share = |k: &str| {
@@ -401,11 +440,12 @@ pub fn markdown(r: &Report, baseline: Option<&Report>) -> String {
         };
         let _ = writeln!(
             md,
-            "| {phase} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {phase} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             u.wall_s,
             share("webhook-ingest"),
             share("subscription-worker"),
             share("checkout"),
+            share("event-dispatcher"),
             share("cryptocloud-sandbox"),
             share("postgresql"),
             share("rabbitmq"),

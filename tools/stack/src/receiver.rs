@@ -18,6 +18,7 @@ pub struct ReceivedEvent {
     pub event_type: String,
     pub verified: bool,
     pub body: Value,
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 struct State {
@@ -81,6 +82,7 @@ impl DemoReceiver {
 }
 
 async fn receive(state: web::Data<State>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let received_at = chrono::Utc::now();
     let mut headers = http::HeaderMap::new();
     for (name, value) in req.headers() {
         if let (Ok(name), Ok(value)) = (
@@ -103,6 +105,7 @@ async fn receive(state: web::Data<State>, req: HttpRequest, body: web::Bytes) ->
         event_type: json["type"].as_str().unwrap_or("?").to_string(),
         verified,
         body: json,
+        received_at,
     };
     if state.print {
         let data = &event.body["data"];
