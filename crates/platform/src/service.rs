@@ -12,6 +12,11 @@ use tokio_util::sync::CancellationToken;
 pub trait Service: Sized {
     /// The binary's name, for logs.
     const NAME: &'static str;
+    /// The variable naming its listen address, and the address when it is unset: what
+    /// `BINARY healthcheck` probes.
+    const LISTEN: (&'static str, &'static str);
+    /// What `BINARY healthcheck` asks for: ready means serving what it is for.
+    const HEALTHCHECK_PATH: &'static str = "/readyz";
     type Settings: DeserializeOwned;
 
     /// Checks what deserialising cannot (e.g. a plan table), before anything starts.
@@ -49,8 +54,12 @@ pub fn settings_or_exit<S: DeserializeOwned>() -> S {
     }
 }
 
-/// The whole life of a service process, for its `main`.
+/// The whole life of a service process, for its `main`; `BINARY healthcheck` probes a
+/// running one instead.
 pub async fn run<A: Service>() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return healthcheck::<A>();
+    }
     let settings: A::Settings = settings_or_exit();
     if let Err(problem) = A::check(&settings) {
         eprintln!("configuration error: {problem}");
@@ -124,4 +133,111 @@ pub async fn serve_then_join(
         let _ = task.await;
     }
     served.map_err(Into::into)
+}
+
+/// `BINARY healthcheck`: an HTTP GET of the running service's own
+/// [`Service::HEALTHCHECK_PATH`] on the port of its listen variable, for container
+/// healthchecks (the images have no shell and no curl). Exit code 0 on a 200, 1 otherwise,
+/// with one line saying what it got.
+pub fn healthcheck<A: Service>() -> ExitCode {
+    let (variable, default) = A::LISTEN;
+    let listen = std::env::var(variable).unwrap_or_else(|_| default.to_string());
+    match probe(
+        &listen,
+        A::HEALTHCHECK_PATH,
+        std::time::Duration::from_secs(3),
+    ) {
+        Ok(200) => {
+            println!("{}: {} answered 200", A::NAME, A::HEALTHCHECK_PATH);
+            ExitCode::SUCCESS
+        }
+        Ok(status) => {
+            eprintln!("{}: {} answered {status}", A::NAME, A::HEALTHCHECK_PATH);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{}: no answer on {listen} ({variable}): {e}", A::NAME);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The status of `GET path` on the service listening at `listen` (an unspecified host,
+/// `0.0.0.0` or `[::]`, is reached on loopback).
+pub fn probe(listen: &str, path: &str, timeout: std::time::Duration) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string());
+    let mut addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| invalid("the listen address is not host:port"))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 64];
+    let mut read = 0;
+    while read < 12 {
+        let n = stream.read(&mut head[read..])?;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    let line = String::from_utf8_lossy(&head[..read]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| invalid("the answer is not HTTP"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn answering(status: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                // The whole request first: closing with unread bytes would be a reset.
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                let _ = s.read_to_end(&mut seen);
+            }
+        });
+        format!("0.0.0.0:{}", addr.port())
+    }
+
+    #[test]
+    fn the_probe_reads_the_status_on_loopback() {
+        let t = std::time::Duration::from_secs(3);
+        assert_eq!(probe(&answering("200 OK"), "/readyz", t).unwrap(), 200);
+        assert_eq!(
+            probe(&answering("503 Service Unavailable"), "/readyz", t).unwrap(),
+            503
+        );
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        assert!(probe(&format!("127.0.0.1:{closed}"), "/readyz", t).is_err());
+        assert!(probe("not an address", "/readyz", t).is_err());
+    }
 }

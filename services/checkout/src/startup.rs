@@ -116,6 +116,7 @@ impl Application {
 
 impl platform::service::Service for Application {
     const NAME: &'static str = "checkout";
+    const LISTEN: (&'static str, &'static str) = ("CHECKOUT_LISTEN", "0.0.0.0:8080");
     type Settings = Settings;
 
     fn check(settings: &Settings) -> Result<(), String> {

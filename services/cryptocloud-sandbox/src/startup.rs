@@ -187,6 +187,9 @@ impl Application {
 
 impl platform::service::Service for Application {
     const NAME: &'static str = "cryptocloud-sandbox";
+    const LISTEN: (&'static str, &'static str) = ("SANDBOX_LISTEN", "0.0.0.0:8088");
+    // The sandbox serves only /healthz.
+    const HEALTHCHECK_PATH: &'static str = "/healthz";
     type Settings = Settings;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {

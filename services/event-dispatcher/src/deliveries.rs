@@ -101,35 +101,46 @@ impl std::fmt::Debug for Due {
     }
 }
 
-/// Takes up to `limit` due deliveries of enabled endpoints, at most `per_endpoint` each and
-/// none of `busy` (endpoints with all their slots in flight here), oldest first, and leases
-/// them for `lease`: another dispatcher skips them until it ends. The UPDATE re-checks that
-/// each is still due, so two dispatchers never take the same one.
-#[tracing::instrument(skip(pool, busy))]
+/// Takes up to `limit` due deliveries of enabled endpoints, oldest first, at most
+/// `per_endpoint` in flight per endpoint counting `in_flight` (endpoint, attempts running
+/// here), and leases them for `lease`: another dispatcher skips them until it ends. Only
+/// the oldest few due rows are looked at (the partial index on `next_attempt_at`), so a
+/// claim costs the same with ten or a million waiting. The UPDATE re-checks that each is
+/// still due, so two dispatchers never take the same one.
+#[tracing::instrument(skip(pool, in_flight))]
 pub async fn claim_due(
     pool: &PgPool,
     limit: i64,
     per_endpoint: i64,
-    busy: &[Uuid],
+    in_flight: &[(Uuid, i64)],
     lease: Duration,
 ) -> sqlx::Result<Vec<Due>> {
+    let (endpoints, running): (Vec<Uuid>, Vec<i64>) = in_flight.iter().copied().unzip();
     sqlx::query_as!(
         Due,
-        r#"WITH due AS (
+        r#"WITH running AS (
+               SELECT * FROM unnest($3::uuid[], $4::bigint[]) AS r(endpoint_id, n)),
+           candidates AS (
+               SELECT d.id, d.endpoint_id, d.next_attempt_at
+               FROM webhook_deliveries d
+               JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+               WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                 AND NOT EXISTS (SELECT 1 FROM running r
+                                 WHERE r.endpoint_id = d.endpoint_id AND r.n >= $2)
+               ORDER BY d.next_attempt_at
+               LIMIT $1::bigint * 4),
+           due AS (
                SELECT id FROM (
-                   SELECT d.id, d.next_attempt_at,
-                          row_number() OVER (PARTITION BY d.endpoint_id
-                                             ORDER BY d.next_attempt_at) AS nth
-                   FROM webhook_deliveries d
-                   JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                   WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-                     AND e.enabled AND d.endpoint_id <> ALL($3)
-               ) ranked
-               WHERE nth <= $2
-               ORDER BY next_attempt_at
+                   SELECT c.id, c.next_attempt_at, c.endpoint_id,
+                          row_number() OVER (PARTITION BY c.endpoint_id
+                                             ORDER BY c.next_attempt_at) AS nth
+                   FROM candidates c) ranked
+               LEFT JOIN running r ON r.endpoint_id = ranked.endpoint_id
+               WHERE ranked.nth <= $2 - COALESCE(r.n, 0)
+               ORDER BY ranked.next_attempt_at
                LIMIT $1)
            UPDATE webhook_deliveries d
-           SET next_attempt_at = now() + make_interval(secs => $4), updated_at = now()
+           SET next_attempt_at = now() + make_interval(secs => $5), updated_at = now()
            FROM due, webhook_endpoints e, webhook_events ev
            WHERE d.id = due.id AND e.id = d.endpoint_id AND ev.id = d.event_id
              AND d.status = 'pending' AND d.next_attempt_at <= now()
@@ -137,7 +148,8 @@ pub async fn claim_due(
                      ev.id AS event_id, ev.event_type, ev.body, ev.occurred_at, d.attempts"#,
         limit,
         per_endpoint,
-        busy,
+        &endpoints,
+        &running,
         lease.as_secs_f64(),
     )
     .fetch_all(pool)

@@ -1,7 +1,7 @@
 //! Attempts due deliveries: claims them from the database (woken by new events and every
 //! second otherwise), runs each attempt as its own task under two limits (attempts in
-//! flight overall, and per endpoint, so a slow endpoint holds only its own slots), and
-//! records every outcome.
+//! flight overall, and exactly `per_endpoint` per endpoint, so a slow endpoint holds only
+//! its own slots), and records every outcome.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,8 @@ use crate::sender::Sender;
 
 /// How often due deliveries are looked for when nothing wakes the scheduler.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a wake-up waits for others before claiming.
+const CLAIM_PAUSE: Duration = Duration::from_millis(5);
 /// A lease outlives the attempt's timeout by this much.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
@@ -112,12 +114,11 @@ pub async fn run(
     while !shutdown.is_cancelled() {
         while tasks.try_join_next().is_some() {}
         let free = slots.available_permits();
-        let busy: Vec<Uuid> = in_flight
+        let running: Vec<(Uuid, i64)> = in_flight
             .lock()
             .expect("not poisoned")
             .iter()
-            .filter(|(_, n)| **n >= per_endpoint)
-            .map(|(id, _)| *id)
+            .map(|(id, n)| (*id, *n as i64))
             .collect();
         let claimed = if free == 0 {
             Ok(Vec::new())
@@ -126,7 +127,7 @@ pub async fn run(
                 &dispatch.pool,
                 free as i64,
                 per_endpoint as i64,
-                &busy,
+                &running,
                 lease,
             )
             .await
@@ -182,7 +183,9 @@ pub async fn run(
             continue; // more may be due right now
         }
         tokio::select! {
-            _ = wake.notified() => {}
+            // Under load, wake-ups come with every event and every finished attempt: a
+            // moment's pause lets them add up to one claim instead of one each.
+            _ = wake.notified() => tokio::time::sleep(CLAIM_PAUSE).await,
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
             _ = shutdown.cancelled() => break,
         }

@@ -165,6 +165,7 @@ impl Application {
 
 impl platform::service::Service for Application {
     const NAME: &'static str = "event-dispatcher";
+    const LISTEN: (&'static str, &'static str) = ("DISPATCH_LISTEN", "0.0.0.0:8083");
     type Settings = Settings;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {

@@ -21,6 +21,8 @@ pub enum Command {
     Run,
     /// Apply pending database migrations and exit (needs only DATABASE_URL).
     Migrate,
+    /// Ask the running worker's /readyz (on WORKER_LISTEN's port); exit 0 when ready.
+    Healthcheck,
     /// Inspect or replay the dead-letter queue (needs only AMQP_URL).
     Dlq {
         #[command(subcommand)]

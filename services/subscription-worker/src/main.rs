@@ -11,9 +11,12 @@ async fn main() -> ExitCode {
     if matches!(command, Command::Run) {
         return platform::service::run::<Application>().await;
     }
+    if matches!(command, Command::Healthcheck) {
+        return platform::service::healthcheck::<Application>();
+    }
     platform::telemetry::init("subscription-worker");
     let result = match command {
-        Command::Run => unreachable!("handled above"),
+        Command::Run | Command::Healthcheck => unreachable!("handled above"),
         Command::Migrate => {
             commands::migrate(&platform::service::settings_or_exit::<DatabaseSettings>())
                 .await

@@ -1077,3 +1077,35 @@ fn contract_copy_agrees_with_the_architecture_document() {
         "the contract table changed: update SERVICES and the deployment files"
     );
 }
+
+/// `docker compose up --wait` needs a healthcheck on every service, and the images have no
+/// shell: each binary probes itself (`BINARY healthcheck`), and services wait for what
+/// they need to be healthy, not merely started.
+#[test]
+fn compose_services_check_their_own_health_and_wait_for_healthy_dependencies() {
+    let compose = yaml_documents(&repo().join("docker-compose.yml")).remove(0);
+    for service in &SERVICES {
+        let spec = at(&compose, &["services", service.name]).expect("a compose service");
+        let test: Vec<&str> = seq(at(spec, &["healthcheck", "test"]))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let binary = format!("/usr/local/bin/{}", service.name);
+        assert_eq!(
+            test,
+            ["CMD", binary.as_str(), "healthcheck"],
+            "compose {}: healthcheck",
+            service.name
+        );
+        if let Some(deps) = spec.get("depends_on").and_then(Value::as_mapping) {
+            for (dep, how) in deps {
+                assert_eq!(
+                    str_at(how, &["condition"]),
+                    Some("service_healthy"),
+                    "compose {}: depends on {dep:?} being healthy",
+                    service.name
+                );
+            }
+        }
+    }
+}

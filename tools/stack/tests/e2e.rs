@@ -424,3 +424,43 @@ async fn a_webhook_survives_a_dispatcher_sigkill_mid_attempt() {
     assert!(ids.iter().all(|id| *id == expected), "{ids:?}");
     stack.destroy().await.unwrap();
 }
+
+/// `BINARY healthcheck` (the compose healthcheck) exits 0 against each running service
+/// and 1, saying why, once it is gone.
+#[tokio::test]
+async fn every_binary_checks_its_own_health() {
+    let (mut stack, _) = start("healthcheck", "json").await;
+    let p = stack.config.ports;
+    let services = [
+        ("checkout", "CHECKOUT_LISTEN", p.checkout),
+        ("webhook-ingest", "INGEST_LISTEN", p.ingest),
+        ("subscription-worker", "WORKER_LISTEN", p.worker),
+        ("event-dispatcher", "DISPATCH_LISTEN", p.dispatcher),
+        ("cryptocloud-sandbox", "SANDBOX_LISTEN", p.sandbox),
+    ];
+    let check = |name: &str, var: &str, port: u16| {
+        std::process::Command::new(bin_dir().join(name))
+            .arg("healthcheck")
+            .env_clear()
+            .env(var, format!("0.0.0.0:{port}"))
+            .output()
+            .expect("the binary runs")
+    };
+    for (name, var, port) in services {
+        let out = check(name, var, port);
+        assert!(
+            out.status.success(),
+            "{name} healthcheck: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    stack.service_mut("event-dispatcher").kill().await.unwrap();
+    let out = check("event-dispatcher", "DISPATCH_LISTEN", p.dispatcher);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no answer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stack.destroy().await.unwrap();
+}

@@ -249,6 +249,14 @@ async fn a_slow_endpoint_delays_no_other(opts: PgPoolOptions, connect: PgConnect
     })
     .await;
     // 30 answers at 3 s each, 4 at a time, take over 20 s; the fast one did not wait.
+    // And the slow one never had more than its 4 slots: at most 4 more per 3 s round.
+    let rounds = started.elapsed().as_secs() / 3 + 1;
+    assert!(
+        slow.received().len() as u64 <= 4 * rounds,
+        "{} requests to the slow endpoint in {:?}",
+        slow.received().len(),
+        started.elapsed()
+    );
     assert!(
         slow.answered() < 30,
         "the slow endpoint answered {} in {:?}",
