@@ -116,17 +116,23 @@ pub async fn claim_due(
     lease: Duration,
 ) -> sqlx::Result<Vec<Due>> {
     let (endpoints, running): (Vec<Uuid>, Vec<i64>) = in_flight.iter().copied().unzip();
+    let saturated: Vec<Uuid> = in_flight
+        .iter()
+        .filter(|(_, n)| *n >= per_endpoint)
+        .map(|(id, _)| *id)
+        .collect();
     sqlx::query_as!(
         Due,
         r#"WITH running AS (
                SELECT * FROM unnest($3::uuid[], $4::bigint[]) AS r(endpoint_id, n)),
+           -- Written so the planner walks the partial index in order and stops early.
            candidates AS (
                SELECT d.id, d.endpoint_id, d.next_attempt_at
                FROM webhook_deliveries d
-               JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
                WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-                 AND NOT EXISTS (SELECT 1 FROM running r
-                                 WHERE r.endpoint_id = d.endpoint_id AND r.n >= $2)
+                 AND d.endpoint_id <> ALL($6::uuid[])
+                 AND EXISTS (SELECT 1 FROM webhook_endpoints e
+                             WHERE e.id = d.endpoint_id AND e.enabled)
                ORDER BY d.next_attempt_at
                LIMIT $1::bigint * 4),
            due AS (
@@ -151,6 +157,7 @@ pub async fn claim_due(
         &endpoints,
         &running,
         lease.as_secs_f64(),
+        &saturated,
     )
     .fetch_all(pool)
     .await
