@@ -304,3 +304,56 @@ async fn the_backlog_leaves_out_disabled_endpoints(pool: sqlx::PgPool) {
     assert_eq!(b.pending, 1);
     assert!(b.oldest_due_secs >= 3599.0, "{b:?}");
 }
+
+/// A message that is not an event (undecodable, or a type we do not send) goes to the
+/// dispatcher's DLQ and holds up nothing: the event after it is delivered.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn what_is_not_an_event_is_dead_lettered_and_blocks_nothing(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    let d = world.start(world.settings()).await;
+    let receiver = Receiver::start();
+    world.endpoint(&d, &receiver.url(), &["*"]).await;
+    world
+        .publish(
+            events::messaging::ROUTING_KEY_PAYMENT_COMPLETED,
+            "garbage-1",
+            &[0xff, 0xff],
+        )
+        .await;
+    world
+        .publish("subscription.refunded", "unknown-1", b"")
+        .await;
+    let id = world.publish_payment(8).await;
+    eventually(WAIT, "the event after them is delivered", || async {
+        receiver.received().len() == 1
+    })
+    .await;
+    assert_eq!(
+        receiver.received()[0].header("webhook-id"),
+        Some(id.as_str())
+    );
+    let link = world.broker.link().expect("connected");
+    let channel = link.connection.create_channel().await.unwrap();
+    let dlq = world.topology.dead_letter_queue.clone();
+    eventually(WAIT, "both are in the DLQ", || {
+        let (channel, dlq) = (channel.clone(), dlq.clone());
+        async move {
+            channel
+                .queue_declare(
+                    dlq.as_str().into(),
+                    lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    Default::default(),
+                )
+                .await
+                .is_ok_and(|q| q.message_count() == 2)
+        }
+    })
+    .await;
+    d.stop().await;
+}
