@@ -5,26 +5,30 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, FromRequest, Handler, HttpResponse, Responder, Route};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 /// `{"error": {"code", "message"}}`: every 4xx/5xx of our APIs has this shape.
-#[derive(Debug, Serialize, Clone)]
-pub struct ErrorBody {
+#[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
+pub struct ErrorResponse {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// Stable, machine-readable, e.g. `invalid_field`.
+    #[schema(example = "invalid_field")]
     pub code: String,
+    /// For humans.
+    #[schema(example = "url: must be https")]
     pub message: String,
 }
 
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
-    HttpResponse::build(status).json(ErrorBody {
+    HttpResponse::build(status).json(ErrorResponse {
         error: ErrorDetail {
             code: code.to_string(),
             message: message.into(),
@@ -32,25 +36,53 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
     })
 }
 
+/// One row of a service's route table: method and path (which a contract test compares
+/// with the API document) and the route actix serves for them.
+pub type RouteRow = (Method, &'static str, Route);
+
+/// A [`RouteRow`] for `handler`.
+pub fn route<F, Args>(method: Method, path: &'static str, handler: F) -> RouteRow
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    (method.clone(), path, web::method(method).to(handler))
+}
+
+/// What [`healthz`] answers, as the API documents describe it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// What [`readiness`] answers, as the API documents describe it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReadinessStatus {
+    /// `ready` or `not ready`.
+    pub status: String,
+    /// `up` or `down` per dependency.
+    pub checks: std::collections::BTreeMap<String, String>,
+}
+
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(HealthStatus {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness answer: 200 when every check passed, else 503 with the details.
 pub fn readiness(checks: &[(&str, bool)]) -> HttpResponse {
     let ready = checks.iter().all(|(_, ok)| *ok);
-    let details: serde_json::Map<String, serde_json::Value> = checks
-        .iter()
-        .map(|(name, ok)| {
-            (
-                name.to_string(),
-                serde_json::Value::from(if *ok { "up" } else { "down" }),
-            )
-        })
-        .collect();
-    let body =
-        serde_json::json!({"status": if ready { "ready" } else { "not ready" }, "checks": details});
+    let body = ReadinessStatus {
+        status: if ready { "ready" } else { "not ready" }.into(),
+        checks: checks
+            .iter()
+            .map(|(name, ok)| (name.to_string(), if *ok { "up" } else { "down" }.into()))
+            .collect(),
+    };
     if ready {
         HttpResponse::Ok().json(body)
     } else {

@@ -18,7 +18,6 @@ pub mod auth;
 pub mod checkout;
 pub mod configuration;
 pub mod domain;
-pub mod error_body;
 pub mod idempotency;
 pub mod openapi;
 pub mod ops;

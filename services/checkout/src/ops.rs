@@ -1,24 +1,9 @@
 //! Operations: liveness, readiness, and the answer for unknown paths.
 
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
-use utoipa::ToSchema;
+use platform::http::{HealthStatus, ReadinessStatus};
 
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HealthStatus {
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReadinessStatus {
-    /// `ready` or `not ready`.
-    pub status: String,
-    /// `up` or `down` per dependency (here: `database`).
-    pub checks: std::collections::BTreeMap<String, String>,
-}
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "operations",

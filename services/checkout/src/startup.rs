@@ -6,8 +6,9 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, FromRequest, Handler, HttpServer, Responder, Route};
+use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use platform::http::{route as on, RouteRow};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -153,15 +154,7 @@ pub const API_PREFIX: &str = "/api/v1";
 /// The JSON API: method, path under [`API_PREFIX`], handler. [`routes`] registers exactly
 /// these under `/api/`, and [`api_routes`] lists them (the contract test compares that list
 /// with the API document), so every `/api/` route goes here and nowhere else.
-fn api_table() -> Vec<(Method, &'static str, Route)> {
-    fn on<F, Args>(method: Method, path: &'static str, handler: F) -> (Method, &'static str, Route)
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        (method.clone(), path, web::method(method).to(handler))
-    }
+fn api_table() -> Vec<RouteRow> {
     vec![
         on(Method::GET, "/tiers", tiers::list_tiers),
         on(Method::POST, "/checkout", checkout::http::create_checkout),

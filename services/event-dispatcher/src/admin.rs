@@ -1,23 +1,29 @@
 //! The admin API under `/api/v1/admin`, behind `Authorization: Bearer <ADMIN_TOKEN>`:
 //! endpoints (create, list, get, patch, delete), each endpoint's delivery log, resend of
 //! one delivery and recovery of every failed one since a time. Errors are [`AdminError`],
-//! mapped to the contract's error body in one place.
+//! mapped to the contract's error body in one place. Every route is in [`admin_table`],
+//! which the API document ([`crate::openapi`]) is checked against.
 
 use std::future::{ready, Ready};
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use platform::bearer::AdminToken;
-use serde::Deserialize;
+use platform::http::{route, ErrorResponse, RouteRow};
+use platform::openapi::Answers;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::deliveries::{self, DeliveryStatus, Trigger};
-use crate::endpoints::{self, BadEndpoint, Changes, NewEndpoint};
+use crate::deliveries::{self, AttemptLog, DeliveryLog, DeliveryStatus, Trigger};
+use crate::endpoints::{self, BadEndpoint, Changes, Endpoint, NewEndpoint};
 use crate::scheduler::Dispatch;
 use crate::secret::WebhookSecret;
 
+/// Where the admin API lives.
+pub const ADMIN_PREFIX: &str = "/api/v1/admin";
 /// Most deliveries one log request returns.
 const MAX_LOG_ROWS: i64 = 500;
 /// Largest admin request body.
@@ -47,6 +53,11 @@ pub enum AdminError {
 }
 
 impl AdminError {
+    /// Status and code of each of `errors` (samples), as they are answered.
+    pub fn answers(errors: &[AdminError]) -> Answers {
+        errors.iter().map(|e| (e.status_code(), e.code())).collect()
+    }
+
     fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
@@ -98,42 +109,113 @@ impl FromRequest for Admin {
     }
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/admin")
-            .app_data(platform::http::json_config(MAX_BODY_BYTES))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|err, _| AdminError::BadQuery(err.to_string()).into()),
-            )
-            .app_data(web::PathConfig::default().error_handler(|_, _| {
-                AdminError::NotFound("endpoint or delivery (ids are UUIDs)").into()
-            }))
-            .route("/webhook-endpoints", web::post().to(create))
-            .route("/webhook-endpoints", web::get().to(list))
-            .route("/webhook-endpoints/{id}", web::get().to(get))
-            .route("/webhook-endpoints/{id}", web::patch().to(patch))
-            .route("/webhook-endpoints/{id}", web::delete().to(delete))
-            .route("/webhook-endpoints/{id}/deliveries", web::get().to(log))
-            .route("/webhook-endpoints/{id}/recover", web::post().to(recover))
-            .route("/deliveries/{delivery_id}/resend", web::post().to(resend)),
-    );
+/// The admin API: method, path under [`ADMIN_PREFIX`], handler. [`configure`] registers
+/// exactly these and [`admin_routes`] lists them, so every route goes here and nowhere else.
+fn admin_table() -> Vec<RouteRow> {
+    vec![
+        route(Method::POST, "/webhook-endpoints", create),
+        route(Method::GET, "/webhook-endpoints", list),
+        route(Method::GET, "/webhook-endpoints/{id}", get),
+        route(Method::PATCH, "/webhook-endpoints/{id}", patch),
+        route(Method::DELETE, "/webhook-endpoints/{id}", delete),
+        route(Method::GET, "/webhook-endpoints/{id}/deliveries", log),
+        route(Method::POST, "/webhook-endpoints/{id}/recover", recover),
+        route(Method::POST, "/deliveries/{delivery_id}/resend", resend),
+    ]
 }
 
-#[derive(Debug, Deserialize)]
+/// Method and full path of every admin route.
+pub fn admin_routes() -> Vec<(Method, String)> {
+    admin_table()
+        .into_iter()
+        .map(|(method, path, _)| (method, format!("{ADMIN_PREFIX}{path}")))
+        .collect()
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let scope = web::scope(ADMIN_PREFIX)
+        .app_data(platform::http::json_config(MAX_BODY_BYTES))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _| AdminError::BadQuery(err.to_string()).into()),
+        )
+        .app_data(web::PathConfig::default().error_handler(|_, _| {
+            AdminError::NotFound("endpoint or delivery (ids are UUIDs)").into()
+        }));
+    let scope = admin_table()
+        .into_iter()
+        .fold(scope, |scope, (_, path, route)| scope.route(path, route));
+    cfg.service(scope);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpoint {
+    /// `https://` (or `http://`) to a public address; private, loopback and link-local
+    /// addresses are refused unless `DISPATCH_ALLOW_PRIVATE_URLS` is set.
+    #[schema(example = "https://merchant.example/webhooks/payments")]
     pub url: String,
+    /// Event types to receive, or `["*"]` for all.
+    #[schema(example = json!(["payment.completed", "subscription.upgraded"]))]
     pub events: Vec<String>,
+    /// `whsec_` and base64 of 24 to 64 bytes; generated when absent.
     #[serde(default)]
     pub secret: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
 }
 
+/// An endpoint just created, with its signing secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedEndpoint {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    /// The signing secret (`whsec_…`): shown here only.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    pub data: Vec<Endpoint>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    /// Newest first.
+    pub data: Vec<DeliveryLog>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recovered {
+    /// Failed deliveries made due again.
+    pub recovered: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resent {
+    pub delivery_id: Uuid,
+    pub event_id: String,
+    /// The delivery's status after the attempt.
+    pub status: DeliveryStatus,
+    pub attempt: AttemptLog,
+}
+
 /// 201 with the endpoint and its secret: the only time the secret is shown.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/webhook-endpoints",
+    operation_id = "createWebhookEndpoint",
+    summary = "Add a merchant endpoint",
+    tag = "webhook-endpoints",
+    request_body = CreateEndpoint,
+    responses(
+        (status = 201, description = "Created; the secret is shown only here", body = CreatedEndpoint),
+        (status = 422, description = "Bad url, secret, event type or description", body = ErrorResponse),
+    ),
+    security(("admin_token" = [])),
+)]
 #[tracing::instrument(skip_all)]
-async fn create(
+pub async fn create(
     _: Admin,
     state: web::Data<AdminState>,
     body: web::Json<CreateEndpoint>,
@@ -148,19 +230,42 @@ async fn create(
     .await?;
     let endpoint = endpoints::insert(&state.pool, &new).await?;
     tracing::info!(endpoint_id = %endpoint.id, "endpoint created");
-    let mut json = serde_json::to_value(&endpoint).expect("serialises");
-    json["secret"] = new.secret.expose().into();
-    Ok(HttpResponse::Created().json(json))
+    Ok(HttpResponse::Created().json(CreatedEndpoint {
+        endpoint,
+        secret: new.secret.expose().to_string(),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/webhook-endpoints",
+    operation_id = "listWebhookEndpoints",
+    summary = "Every endpoint (without secrets)",
+    tag = "webhook-endpoints",
+    responses((status = 200, description = "Oldest first", body = EndpointList)),
+    security(("admin_token" = [])),
+)]
 #[tracing::instrument(skip_all)]
-async fn list(_: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, AdminError> {
-    let all = endpoints::list(&state.pool).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": all })))
+pub async fn list(_: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, AdminError> {
+    let data = endpoints::list(&state.pool).await?;
+    Ok(HttpResponse::Ok().json(EndpointList { data }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/webhook-endpoints/{id}",
+    operation_id = "getWebhookEndpoint",
+    summary = "One endpoint (without its secret)",
+    tag = "webhook-endpoints",
+    params(("id" = Uuid, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint", body = Endpoint),
+        (status = 404, description = "No such endpoint", body = ErrorResponse),
+    ),
+    security(("admin_token" = [])),
+)]
 #[tracing::instrument(skip_all, fields(endpoint_id = %id))]
-async fn get(
+pub async fn get(
     _: Admin,
     state: web::Data<AdminState>,
     id: web::Path<Uuid>,
@@ -171,7 +276,8 @@ async fn get(
     Ok(HttpResponse::Ok().json(endpoint))
 }
 
-#[derive(Debug, Deserialize)]
+/// The fields to change; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchEndpoint {
     pub url: Option<String>,
@@ -182,8 +288,24 @@ pub struct PatchEndpoint {
     pub secret: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/webhook-endpoints/{id}",
+    operation_id = "updateWebhookEndpoint",
+    summary = "Change, enable, disable an endpoint or rotate its secret",
+    tag = "webhook-endpoints",
+    params(("id" = Uuid, Path, description = "The endpoint's id")),
+    request_body = PatchEndpoint,
+    responses(
+        (status = 200, description = "The endpoint as changed", body = Endpoint),
+        (status = 404, description = "No such endpoint", body = ErrorResponse),
+        (status = 409, description = "From WEBHOOK_ENDPOINTS: only `enabled` can change", body = ErrorResponse),
+        (status = 422, description = "Bad url, secret, event type or description", body = ErrorResponse),
+    ),
+    security(("admin_token" = [])),
+)]
 #[tracing::instrument(skip_all, fields(endpoint_id = %id))]
-async fn patch(
+pub async fn patch(
     _: Admin,
     state: web::Data<AdminState>,
     id: web::Path<Uuid>,
@@ -233,8 +355,22 @@ async fn patch(
     Ok(HttpResponse::Ok().json(endpoint))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/webhook-endpoints/{id}",
+    operation_id = "deleteWebhookEndpoint",
+    summary = "Remove an endpoint and its delivery log",
+    tag = "webhook-endpoints",
+    params(("id" = Uuid, Path, description = "The endpoint's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such endpoint", body = ErrorResponse),
+        (status = 409, description = "From WEBHOOK_ENDPOINTS: remove it from the setting", body = ErrorResponse),
+    ),
+    security(("admin_token" = [])),
+)]
 #[tracing::instrument(skip_all, fields(endpoint_id = %id))]
-async fn delete(
+pub async fn delete(
     _: Admin,
     state: web::Data<AdminState>,
     id: web::Path<Uuid>,
@@ -249,15 +385,34 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
+    /// Only deliveries in this status.
     pub status: Option<DeliveryStatus>,
+    /// Only deliveries made at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
+    /// At most this many, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/webhook-endpoints/{id}/deliveries",
+    operation_id = "listDeliveries",
+    summary = "The endpoint's deliveries with every attempt",
+    tag = "deliveries",
+    params(("id" = Uuid, Path, description = "The endpoint's id"), LogQuery),
+    responses(
+        (status = 200, description = "Newest first", body = DeliveryList),
+        (status = 400, description = "Bad status, since or limit", body = ErrorResponse),
+        (status = 404, description = "No such endpoint", body = ErrorResponse),
+    ),
+    security(("admin_token" = [])),
+)]
 #[tracing::instrument(skip_all, fields(endpoint_id = %id))]
-async fn log(
+pub async fn log(
     _: Admin,
     state: web::Data<AdminState>,
     id: web::Path<Uuid>,
@@ -272,19 +427,34 @@ async fn log(
             "limit must be from 1 to {MAX_LOG_ROWS}"
         )));
     }
-    let rows = deliveries::log(&state.pool, *id, query.status, query.since, limit).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": rows })))
+    let data = deliveries::log(&state.pool, *id, query.status, query.since, limit).await?;
+    Ok(HttpResponse::Ok().json(DeliveryList { data }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverBody {
+    /// Failed deliveries made at or after this time start a new schedule.
     pub since: DateTime<Utc>,
 }
 
 /// 202: the failed deliveries are due again; the scheduler attempts them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/webhook-endpoints/{id}/recover",
+    operation_id = "recoverDeliveries",
+    summary = "Retry every failed delivery since a time",
+    tag = "deliveries",
+    params(("id" = Uuid, Path, description = "The endpoint's id")),
+    request_body = RecoverBody,
+    responses(
+        (status = 202, description = "Due again; the scheduler attempts them", body = Recovered),
+        (status = 404, description = "No such endpoint", body = ErrorResponse),
+    ),
+    security(("admin_token" = [])),
+)]
 #[tracing::instrument(skip_all, fields(endpoint_id = %id))]
-async fn recover(
+pub async fn recover(
     _: Admin,
     state: web::Data<AdminState>,
     id: web::Path<Uuid>,
@@ -295,13 +465,26 @@ async fn recover(
         .ok_or(AdminError::NotFound("endpoint"))?;
     let recovered = deliveries::recover(&state.pool, *id, body.since).await?;
     tracing::info!(endpoint_id = %id, recovered, "failed deliveries recovered");
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "recovered": recovered })))
+    Ok(HttpResponse::Accepted().json(Recovered { recovered }))
 }
 
 /// One attempt now, with the same `webhook-id`; 200 with the delivery's status and what
 /// the attempt got.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/deliveries/{delivery_id}/resend",
+    operation_id = "resendDelivery",
+    summary = "Attempt one delivery now, with the same webhook-id",
+    tag = "deliveries",
+    params(("delivery_id" = Uuid, Path, description = "The delivery's id")),
+    responses(
+        (status = 200, description = "What the attempt got; the schedule is left as it was", body = Resent),
+        (status = 404, description = "No such delivery", body = ErrorResponse),
+    ),
+    security(("admin_token" = [])),
+)]
 #[tracing::instrument(skip_all, fields(delivery_id = %id))]
-async fn resend(
+pub async fn resend(
     _: Admin,
     state: web::Data<AdminState>,
     id: web::Path<Uuid>,
@@ -310,16 +493,16 @@ async fn resend(
         .await?
         .ok_or(AdminError::NotFound("delivery"))?;
     let (attempt, recorded) = state.dispatch.attempt(&due, Trigger::Resend).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "delivery_id": due.delivery_id,
-        "event_id": due.event_id,
-        "status": recorded.status,
-        "attempt": {
-            "attempted_at": attempt.attempted_at,
-            "response_status": attempt.response_status,
-            "error": attempt.error,
-            "duration_ms": attempt.duration.as_millis() as u64,
-            "trigger": "resend",
+    Ok(HttpResponse::Ok().json(Resent {
+        delivery_id: due.delivery_id,
+        event_id: due.event_id,
+        status: recorded.status,
+        attempt: AttemptLog {
+            attempted_at: attempt.attempted_at,
+            response_status: attempt.response_status.map(i32::from),
+            error: attempt.error,
+            duration_ms: i32::try_from(attempt.duration.as_millis()).unwrap_or(i32::MAX),
+            trigger: Trigger::Resend.as_str().to_string(),
         },
-    })))
+    }))
 }

@@ -11,7 +11,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// `pending` while attempts remain, then `delivered` or `failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum DeliveryStatus {
@@ -30,7 +32,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Schedule => "schedule",
             Self::Resend => "resend",
@@ -308,17 +310,21 @@ pub async fn record_attempt(
 }
 
 /// One attempt, as the delivery log shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AttemptLog {
     pub attempted_at: DateTime<Utc>,
+    /// The endpoint's HTTP status, when it answered.
     pub response_status: Option<i32>,
+    /// Why the attempt failed without an answer (or why the answer is not a delivery).
     pub error: Option<String>,
     pub duration_ms: i32,
+    /// `schedule` or `resend`.
+    #[schema(example = "schedule")]
     pub trigger: String,
 }
 
 /// One delivery with its attempts, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryLog {
     pub delivery_id: Uuid,
     pub event_id: String,

@@ -13,7 +13,7 @@ use crate::secret::{BadSecret, WebhookSecret};
 pub const ALL_EVENTS: &str = "*";
 
 /// An endpoint as the admin API shows it: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Endpoint {
     pub id: Uuid,
     pub url: String,

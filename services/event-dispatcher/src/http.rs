@@ -1,10 +1,12 @@
-//! Operations HTTP: `/healthz`, `/readyz`, `/metrics`.
+//! Operations HTTP: `/healthz`, `/readyz`, `/metrics`, and the API document at
+//! `/openapi.json`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use platform::broker::Broker;
+use platform::http::{HealthStatus, ReadinessStatus};
 use sqlx::PgPool;
 
 #[derive(Clone)]
@@ -15,7 +17,20 @@ pub struct Readiness {
     pub consuming: Arc<AtomicBool>,
 }
 
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", summary = "Liveness",
+    tag = "operations", responses((status = 200, description = "Up", body = HealthStatus)))]
+pub async fn healthz() -> HttpResponse {
+    platform::http::healthz().await
+}
+
 /// Ready when the database answers, the broker is connected and the consumer is attached.
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", summary = "Readiness",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = ReadinessStatus),
+        (status = 503, description = "The database, the broker or the consumer is down", body = ReadinessStatus),
+    ))]
 pub async fn readyz(state: web::Data<Readiness>) -> HttpResponse {
     let database = platform::database::is_reachable(&state.pool).await;
     platform::http::readiness(&[
@@ -26,7 +41,8 @@ pub async fn readyz(state: web::Data<Readiness>) -> HttpResponse {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(platform::http::healthz))
+    cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(platform::http::metrics));
+        .route("/metrics", web::get().to(platform::http::metrics))
+        .route("/openapi.json", web::get().to(crate::openapi::openapi_json));
 }

@@ -5,7 +5,7 @@
 //! (claims due deliveries from the database, each attempt its own task) → [`sender`]
 //! (signed POST through the [`destination`] guard) → [`deliveries::record_attempt`]
 //! (delivered, next attempt, or failed). The [`admin`] API manages [`endpoints`] and reads
-//! and replays the log.
+//! and replays the log; [`openapi`] describes it.
 
 pub mod admin;
 pub mod backlog;
@@ -14,6 +14,7 @@ pub mod destination;
 pub mod endpoints;
 pub mod http;
 pub mod intake;
+pub mod openapi;
 pub mod scheduler;
 pub mod secret;
 pub mod sender;

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::display_amount;
-use crate::error_body::ErrorResponse;
 use crate::state::AppState;
 use ::payments::report;
+use platform::http::ErrorResponse;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AdminStats {

@@ -8,9 +8,9 @@ use super::{
     create_payment, create_payment_once, CheckoutError, CheckoutRequest, CheckoutResponse, Order,
 };
 use crate::auth::User;
-use crate::error_body::ErrorResponse;
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
+use platform::http::ErrorResponse;
 
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 

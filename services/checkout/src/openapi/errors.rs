@@ -3,12 +3,8 @@
 //! types (a sample of each error, mapped by the same functions as a real one) and from the
 //! extractors' configuration in `platform::http`, so they cannot drift from what is sent.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use actix_web::http::StatusCode;
 use actix_web::ResponseError;
-use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use platform::openapi::{Answers, OperationAnswers};
 use utoipa::Modify;
 
 use crate::admin::AdminError;
@@ -16,11 +12,6 @@ use crate::auth::AuthError;
 use crate::checkout::CheckoutError;
 use crate::payments::PaymentsError;
 use crate::subscription::{RenewalError, SubscriptionError};
-
-type Answers = Vec<(StatusCode, &'static str)>;
-
-/// An operation id and what it can fail with.
-type OperationAnswers = (&'static str, fn() -> Answers);
 
 /// Each operation that can fail, by operation id, with what it can fail with.
 pub const ERROR_ANSWERS: &[OperationAnswers] = &[
@@ -64,81 +55,19 @@ fn user() -> Answers {
         .collect()
 }
 
-/// Writes [`ERROR_ANSWERS`] into the document: one response per status (the handler's
-/// description kept, or the status's name), with the error body narrowed to its codes.
+/// Writes [`ERROR_ANSWERS`] into the document.
 pub struct ErrorCodes;
 
 impl Modify for ErrorCodes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let table: BTreeMap<&str, fn() -> Answers> = ERROR_ANSWERS.iter().copied().collect();
-        for item in openapi.paths.paths.values_mut() {
-            for operation in super::operations_mut(item) {
-                let Some(answers) = operation
-                    .operation_id
-                    .as_deref()
-                    .and_then(|id| table.get(id))
-                else {
-                    continue;
-                };
-                let mut by_status: BTreeMap<StatusCode, BTreeSet<&str>> = BTreeMap::new();
-                for (status, code) in answers() {
-                    by_status.entry(status).or_default().insert(code);
-                }
-                for (status, codes) in by_status {
-                    let key = status.as_str().to_string();
-                    let description = match operation.responses.responses.get(&key) {
-                        Some(RefOr::T(response)) => response.description.clone(),
-                        _ => status.canonical_reason().unwrap_or("Error").to_string(),
-                    };
-                    let codes: Vec<&str> = codes.into_iter().collect();
-                    operation
-                        .responses
-                        .responses
-                        .insert(key, RefOr::T(error_response(&description, &codes)));
-                }
-            }
-        }
+        platform::openapi::write_error_answers(openapi, ERROR_ANSWERS);
     }
-}
-
-/// The standard error body with `error.code` one of `codes`.
-fn error_response(description: &str, codes: &[&str]) -> Response {
-    let listed = codes
-        .iter()
-        .map(|c| format!("`{c}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    ResponseBuilder::new()
-        .description(format!("{description}. Codes: {listed}."))
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(error_schema(codes)))
-                .build(),
-        )
-        .build()
-}
-
-fn error_schema(codes: &[&str]) -> Schema {
-    let code = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(codes.iter().copied()));
-    let error = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("code", code)
-        .required("code");
-    let narrowed = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("error", error)
-        .required("error");
-    AllOfBuilder::new()
-        .item(Ref::from_schema_name("ErrorResponse"))
-        .item(narrowed)
-        .into()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn codes(answers: &Answers, status: u16) -> BTreeSet<&'static str> {

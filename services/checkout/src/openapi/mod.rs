@@ -12,15 +12,14 @@ use events::webhook::{
     RenewalDueEvent, RenewalDueEventType, SubscriptionEvent, SubscriptionEventData,
     SubscriptionEventType,
 };
-use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use self::errors::ErrorCodes;
 use self::webhooks::Webhooks;
 
-use crate::error_body::{ErrorDetail, ErrorResponse};
 use crate::{admin, checkout, ops, payments, subscription, tiers};
+use platform::http::{ErrorDetail, ErrorResponse};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -94,22 +93,6 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
-}
-
-/// Every operation of a path item.
-pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
-    [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.options,
-        &mut item.head,
-        &mut item.patch,
-        &mut item.trace,
-    ]
-    .into_iter()
-    .filter_map(Option::as_mut)
 }
 
 /// The document as JSON (built once per call; it is small).

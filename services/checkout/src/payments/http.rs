@@ -6,8 +6,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{cancel, ListQuery, PaymentList, PaymentView, PaymentsError};
 use crate::auth::User;
-use crate::error_body::ErrorResponse;
 use crate::state::AppState;
+use platform::http::ErrorResponse;
 
 /// The caller's payments, newest first.
 #[utoipa::path(

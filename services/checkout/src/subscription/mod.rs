@@ -17,8 +17,8 @@ use ::payments::plan;
 
 use crate::auth::User;
 use crate::domain::UserId;
-use crate::error_body::ErrorResponse;
 use crate::state::AppState;
+use platform::http::ErrorResponse;
 
 /// The caller's subscription.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

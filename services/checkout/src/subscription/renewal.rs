@@ -10,9 +10,9 @@ use ::payments::{plan, renewal};
 
 use super::{subscription_of, SubscriptionView};
 use crate::auth::User;
-use crate::error_body::ErrorResponse;
 use crate::payments::cancel::cancel_pending;
 use crate::state::AppState;
+use platform::http::ErrorResponse;
 
 /// What canceling or resuming can fail with, mapped to HTTP here.
 #[derive(Debug, thiserror::Error)]

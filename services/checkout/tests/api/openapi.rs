@@ -9,56 +9,14 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use test_support::openapi::{documented_codes, operation, operations};
 
 use crate::helpers::{bearer, spawn_app, token, TestApp};
-
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
 
 async fn document(app: &TestApp) -> Value {
     let response = app.get("/openapi.json", HeaderMap::new()).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
-}
-
-/// (method, path, operation) of every operation in `paths`.
-fn operations(spec: &Value) -> Vec<(String, String, Value)> {
-    let mut all = Vec::new();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for method in METHODS {
-            if let Some(op) = item.get(method) {
-                all.push((method.to_string(), path.clone(), op.clone()));
-            }
-        }
-    }
-    all
-}
-
-fn operation<'a>(spec: &'a Value, id: &str) -> &'a Value {
-    spec["paths"]
-        .as_object()
-        .unwrap()
-        .values()
-        .flat_map(|item| METHODS.iter().filter_map(|m| item.get(*m)))
-        .find(|op| op["operationId"] == id)
-        .unwrap_or_else(|| panic!("no operation {id}"))
-}
-
-/// The codes the document lists for one status of one operation.
-fn documented_codes(spec: &Value, id: &str, status: u16) -> Vec<String> {
-    let response = &operation(spec, id)["responses"][status.to_string()];
-    let schema = &response["content"]["application/json"]["schema"];
-    assert_eq!(
-        schema["allOf"][0]["$ref"], "#/components/schemas/ErrorResponse",
-        "{id} {status}: the standard error body"
-    );
-    schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{id} {status}: no codes in {response}"))
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Is this the answer for a path no route serves?

@@ -4,4 +4,5 @@
 mod admin;
 mod delivery;
 mod helpers;
+mod openapi;
 mod ssrf;
