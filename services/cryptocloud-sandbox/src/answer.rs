@@ -22,6 +22,8 @@ pub enum Kind {
 /// Who pays CryptoCloud's service fee: always the merchant in the sandbox.
 const SERVICE_FEE_SIDE: &str = "merchant";
 
+/// One invoice object. Answers are serialised straight from these types, never through a
+/// `serde_json::Value` (`json!`, `to_value`), which would print `1.5e-06` as `1.5e-6`.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvoiceAnswer {
     pub uuid: String,
@@ -105,30 +107,59 @@ impl InvoiceAnswer {
     }
 }
 
-/// The fields a sparse answer keeps (`ApiFaults::sparse_info`).
-const SPARSE_FIELDS: [&str; 11] = [
-    "uuid",
-    "status",
-    "amount",
-    "amount_usd",
-    "amount_in_fiat",
-    "fiat_currency",
-    "currency",
-    "order_id",
-    "received",
-    "received_usd",
-    "test_mode",
-];
-
 impl InvoiceAnswer {
-    /// The answer without its informational fields, as a terser CryptoCloud may send it.
-    pub fn sparse(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
-        if let Some(object) = value.as_object_mut() {
-            object.retain(|k, _| SPARSE_FIELDS.contains(&k.as_str()));
+    /// The answer without its informational fields, as a terser CryptoCloud may send it
+    /// (`ApiFaults::sparse_info`): `uuid`, `status`, the amounts, `currency`, `order_id`
+    /// and `test_mode`.
+    pub fn sparse(&self) -> SparseInvoiceAnswer<'_> {
+        SparseInvoiceAnswer {
+            uuid: &self.uuid,
+            status: self.status,
+            amount: self.amount,
+            amount_usd: self.amount_usd,
+            amount_in_fiat: self.amount_in_fiat,
+            fiat_currency: &self.fiat_currency,
+            currency: &self.currency,
+            order_id: self.order_id.as_deref(),
+            received: self.received,
+            received_usd: self.received_usd,
+            test_mode: self.test_mode,
         }
-        value
     }
+}
+
+/// [`InvoiceAnswer::sparse`]. A struct of its own rather than a filtered
+/// `serde_json::Value`: a `Value` would turn the Python floats back into Rust's forms.
+#[derive(Debug, Clone, Serialize)]
+pub struct SparseInvoiceAnswer<'a> {
+    pub uuid: &'a str,
+    pub status: &'static str,
+    pub amount: PyFloat,
+    pub amount_usd: PyFloat,
+    pub amount_in_fiat: PyFloat,
+    pub fiat_currency: &'a str,
+    pub currency: &'a InvoiceCurrency,
+    pub order_id: Option<&'a str>,
+    pub received: PyFloat,
+    pub received_usd: PyFloat,
+    pub test_mode: bool,
+}
+
+/// An info answer's entry: the whole invoice, or its sparse form.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum InfoEntry<'a> {
+    Full(&'a InvoiceAnswer),
+    Sparse(SparseInvoiceAnswer<'a>),
+}
+
+/// The list answer: the envelope with `all_count` (the total before paging) beside
+/// `result`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListAnswer {
+    pub status: &'static str,
+    pub result: Vec<InvoiceAnswer>,
+    pub all_count: usize,
 }
 
 /// Statistics: counts per status, and the USD amounts (`amount_usd`) of those invoices.

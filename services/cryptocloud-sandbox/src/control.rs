@@ -220,6 +220,16 @@ async fn pay(
     }))
 }
 
+/// Answer of the expire and postback calls (a struct, not `json!`, so the amounts keep
+/// their wire form).
+#[derive(Debug, Serialize)]
+struct InvoiceEnvelope {
+    invoice: InvoiceAnswer,
+    /// Postbacks scheduled (postback call only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postbacks: Option<u32>,
+}
+
 /// `POST /sandbox/invoices/{uuid}/expire`: the time to pay runs out now.
 #[tracing::instrument(skip_all, fields(invoice_id = %path))]
 async fn expire(
@@ -234,8 +244,10 @@ async fn expire(
         })
         .ok_or_else(|| ControlError::NotFound(id.prefixed()))?
         .map_err(ControlError::CannotExpire)?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"invoice": InvoiceAnswer::new(&invoice, Kind::Info, &state.view_context())})))
+    Ok(HttpResponse::Ok().json(InvoiceEnvelope {
+        invoice: InvoiceAnswer::new(&invoice, Kind::Info, &state.view_context()),
+        postbacks: None,
+    }))
 }
 
 /// `POST /sandbox/invoices/{uuid}/postback`: (re)sends the postback of the invoice as it is
@@ -256,10 +268,10 @@ async fn postback(
         .invoice(&id)
         .ok_or_else(|| ControlError::NotFound(id.prefixed()))?;
     let postbacks = state.send_postbacks(&invoice, plan);
-    Ok(HttpResponse::Ok().json(json!({
-        "invoice": InvoiceAnswer::new(&invoice, Kind::Info, &state.view_context()),
-        "postbacks": postbacks,
-    })))
+    Ok(HttpResponse::Ok().json(InvoiceEnvelope {
+        invoice: InvoiceAnswer::new(&invoice, Kind::Info, &state.view_context()),
+        postbacks: Some(postbacks),
+    }))
 }
 
 #[derive(Debug, Deserialize)]

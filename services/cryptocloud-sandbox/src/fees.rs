@@ -9,7 +9,9 @@ use crate::currencies::{round, Coin};
 /// Service fee, in percent of the invoice amount (CryptoCloud's base tariff).
 const SERVICE_FEE_PERCENT: Decimal = Decimal::from_parts(19, 0, 0, false, 1);
 
-/// Network fee per coin, as (mantissa, scale) in the coin's own units.
+/// Network fee per coin, as (mantissa, scale) in the coin's own units: roughly what one
+/// transfer costs on that network, and always at least a cent at the sandbox's rates, so
+/// `fee_usd` is never `0.0`.
 const NETWORK_FEES: &[(&str, i64, u32)] = &[
     ("USDT_TRC20", 5, 1),
     ("USDT_ERC20", 25, 1),
@@ -24,7 +26,7 @@ const NETWORK_FEES: &[(&str, i64, u32)] = &[
     ("LTC", 1, 4),
     ("ETH", 5, 5),
     ("TRX", 11, 1),
-    ("SOL", 5, 6),
+    ("SOL", 2, 4),
     ("TON", 1, 2),
     ("BNB", 5, 5),
 ];
@@ -75,6 +77,11 @@ mod tests {
             let fee = network_fee(coin);
             assert!(fee > Decimal::ZERO, "{}", coin.fullcode);
             assert_eq!(round(fee, coin.decimals), fee, "{}", coin.fullcode);
+            assert!(
+                coin.to_usd(fee) > Decimal::ZERO,
+                "{} fee_usd",
+                coin.fullcode
+            );
             assert!(
                 NETWORK_FEES.iter().any(|(c, _, _)| *c == coin.fullcode),
                 "{} has no fee row",

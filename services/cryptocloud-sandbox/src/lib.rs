@@ -6,6 +6,7 @@
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use cryptocloud_sandbox::{Application, Settings};
+//! use platform::service::Service as _; // run_until_stopped
 //! let mut settings = Settings::for_tests();
 //! settings.postback_url = Some("http://127.0.0.1:8081/api/webhook/payment".into());
 //! let app = Application::build(settings).await?;

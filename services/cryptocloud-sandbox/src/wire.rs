@@ -8,7 +8,8 @@ use rust_decimal::Decimal;
 use serde::{ser, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-/// A money amount written as a Python float.
+/// A money amount written as a Python float. Only a direct serialisation keeps the form:
+/// through a `serde_json::Value` it becomes an `f64` again and prints as Rust does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PyFloat(pub Decimal);
 

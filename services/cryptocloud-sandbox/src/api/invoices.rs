@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::auth::Authorized;
 use super::body::{date, Errors, JsonObject, REQUIRED};
 use super::error::ApiError;
-use crate::answer::{InvoiceAnswer, Kind, StatisticsAnswer};
+use crate::answer::{InfoEntry, InvoiceAnswer, Kind, ListAnswer, StatisticsAnswer};
 use crate::currencies::{default_coin, fiat_usd_rate, find_coin};
 use crate::invoice::NewInvoice;
 use crate::startup::AppState;
@@ -152,17 +152,20 @@ pub async fn info(
     let ctx = state.view_context();
     let sparse = state.store.faults().sparse_info;
     let mut seen = std::collections::HashSet::new();
-    let invoices: Vec<serde_json::Value> = uuids
+    let answers: Vec<InvoiceAnswer> = uuids
         .iter()
         .filter_map(|raw| InvoiceId::parse(raw.trim()).ok())
         .filter(|id| seen.insert(id.clone()))
         .filter_map(|id| state.store.invoice(&id))
-        .map(|invoice| {
-            let answer = InvoiceAnswer::new(&invoice, Kind::Info, &ctx);
+        .map(|invoice| InvoiceAnswer::new(&invoice, Kind::Info, &ctx))
+        .collect();
+    let invoices: Vec<InfoEntry<'_>> = answers
+        .iter()
+        .map(|answer| {
             if sparse {
-                answer.sparse()
+                InfoEntry::Sparse(answer.sparse())
             } else {
-                serde_json::to_value(answer).unwrap_or_default()
+                InfoEntry::Full(answer)
             }
         })
         .collect();
@@ -252,11 +255,11 @@ pub async fn list(
         .take(limit as usize)
         .map(|i| InvoiceAnswer::new(i, Kind::Info, &ctx))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "status": "success",
-        "result": page,
-        "all_count": all_count,
-    })))
+    Ok(HttpResponse::Ok().json(ListAnswer {
+        status: "success",
+        result: page,
+        all_count,
+    }))
 }
 
 /// `POST /v2/invoice/merchant/statistics`: counts and USD amounts per status of the
