@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Builds use the committed query data (.sqlx/), whatever the caller exported.
 export SQLX_OFFLINE=true
-bash scripts/services.sh
+source scripts/services.sh
 cargo build --workspace --bins
-export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export DATABASE_URL="${TEST_DATABASE_URL:-$PAYMENTS_DATABASE_URL}"
+export STACK_ADMIN_DATABASE_URL="$DATABASE_URL"
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   # --success-output: the nemesis prints its seed, schedule and fault counts either way.

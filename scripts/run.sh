@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/prerequisites.sh
-bash scripts/services.sh
+# Starts PostgreSQL and RabbitMQ (PGHOST/PGPORT pick the server); exports
+# PAYMENTS_DATABASE_URL and RABBITMQCTL.
+source scripts/services.sh
+export STACK_ADMIN_DATABASE_URL="${STACK_ADMIN_DATABASE_URL:-$PAYMENTS_DATABASE_URL}"
 cargo build --bins -p checkout -p webhook-ingest -p subscription-worker -p event-dispatcher -p cryptocloud-sandbox -p stack
 target_dir="${CARGO_TARGET_DIR:-target}"
 exec "$target_dir/debug/stack" "$@"

@@ -12,17 +12,18 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest (once)"
   cargo install --locked cargo-nextest
 fi
-bash scripts/services.sh
+# Starts PostgreSQL and RabbitMQ (PGHOST/PGPORT pick the server); exports
+# PAYMENTS_DATABASE_URL and RABBITMQCTL, defines apt_install.
+source scripts/services.sh
 # The browser test drives Debian's headless Chromium through chromedriver.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  echo "== installing chromium and chromium-driver"
-  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt_install chromium chromium-driver
 fi
 # The end-to-end tests start the real service binaries.
 cargo build --workspace --bins
 # #[sqlx::test] creates a fresh database per test through this server.
-export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export DATABASE_URL="${TEST_DATABASE_URL:-$PAYMENTS_DATABASE_URL}"
+# The end-to-end tests make their stacks' databases on the same server.
+export STACK_ADMIN_DATABASE_URL="$DATABASE_URL"
 export AMQP_URL="${TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 exec cargo nextest run --workspace --no-fail-fast "$@"

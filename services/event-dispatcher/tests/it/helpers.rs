@@ -60,12 +60,10 @@ impl Dispatcher {
 impl World {
     pub async fn new(opts: PgPoolOptions, connect: PgConnectOptions) -> Self {
         platform::telemetry::init_for_tests();
-        let database_url = DatabaseUrl::parse(&format!(
-            "postgres://{}@{}:{}/{}",
-            connect.get_username(),
-            connect.get_host(),
-            connect.get_port(),
-            connect.get_database().expect("named")
+        let database_url = DatabaseUrl::parse(&test_support::database_url_of(
+            connect
+                .get_database()
+                .expect("the test database has a name"),
         ))
         .unwrap();
         let pool = opts

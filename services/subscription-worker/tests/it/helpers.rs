@@ -87,14 +87,10 @@ impl World {
     /// A world whose delay queues wait only a few milliseconds.
     pub async fn new(opts: PgPoolOptions, connect: PgConnectOptions) -> Self {
         platform::telemetry::init_for_tests();
-        let database_url = DatabaseUrl::parse(&format!(
-            "postgres://{}@{}:{}/{}",
-            connect.get_username(),
-            connect.get_host(),
-            connect.get_port(),
+        let database_url = DatabaseUrl::parse(&test_support::database_url_of(
             connect
                 .get_database()
-                .expect("the test database has a name")
+                .expect("the test database has a name"),
         ))
         .unwrap();
         let pool = opts
