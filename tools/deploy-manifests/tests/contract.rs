@@ -1109,3 +1109,66 @@ fn compose_services_check_their_own_health_and_wait_for_healthy_dependencies() {
         }
     }
 }
+
+/// `key = value` lines of a flat TOML file (no tables), in order.
+fn toml_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            assert!(!l.starts_with('['), "a flat file, no tables: {l}");
+            let (key, _) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not key = value: {l}"));
+            key.trim().to_string()
+        })
+        .collect()
+}
+
+fn load_as<S: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<S, platform::config::ConfigError> {
+    let config = config::Config::builder()
+        .add_source(config::File::from(path))
+        .build()
+        .expect("config/example.toml is TOML");
+    platform::config::from_config(config)
+}
+
+/// `config/example.toml` sets every setting of every service exactly once (the keys are
+/// the variables' lower-case names), nothing the services do not read from their
+/// settings, and each service's own settings type loads it as it stands.
+#[test]
+fn the_sample_config_has_every_setting_once_and_every_service_loads_it() {
+    let keys = toml_keys(&read("config/example.toml"));
+    let unique: BTreeSet<String> = keys.iter().cloned().collect();
+    assert_eq!(
+        unique.len(),
+        keys.len(),
+        "a key set twice in config/example.toml"
+    );
+    let mut code = BTreeSet::new();
+    for service in &SERVICES {
+        for file in service.settings {
+            code.extend(
+                declared_variables(&read(&format!("services/{}/src/{file}", service.name)))
+                    .into_iter()
+                    .map(|v| v.to_lowercase()),
+            );
+        }
+    }
+    let missing: Vec<_> = code.difference(&unique).collect();
+    let unknown: Vec<_> = unique.difference(&code).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "config/example.toml lacks {missing:?} and sets {unknown:?}, which no settings type reads \
+         (LOG_FORMAT, RUST_LOG, APP_ENV and APP_CONFIG_DIR are read from the environment only)"
+    );
+
+    let path = repo().join("config/example.toml");
+    load_as::<checkout::Settings>(&path).expect("checkout loads it");
+    load_as::<webhook_ingest::Settings>(&path).expect("webhook-ingest loads it");
+    load_as::<subscription_worker::Settings>(&path).expect("subscription-worker loads it");
+    load_as::<event_dispatcher::Settings>(&path).expect("event-dispatcher loads it");
+    load_as::<cryptocloud_sandbox::Settings>(&path).expect("the sandbox loads it");
+}
