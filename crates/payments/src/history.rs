@@ -54,3 +54,36 @@ pub async fn list_for_user(
     .fetch_all(db)
     .await
 }
+
+/// Everyone's payments changed at or after `since`, oldest change first, at most `limit`
+/// (the developer's `stack listen` follows the stack with this).
+#[tracing::instrument(skip(db))]
+pub async fn changed_since(
+    db: impl PgExecutor<'_>,
+    since: chrono::DateTime<chrono::Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<PaymentRecord>> {
+    sqlx::query_as!(
+        PaymentRecord,
+        r#"SELECT id, user_id AS "user_id: UserId", invoice_id, order_id, amount, currency,
+                  payment_method, status AS "status: PaymentStatus",
+                  subscription_tier AS "subscription_tier: Tier", subscription_months,
+                  payment_url, failure_reason, created_at, updated_at, paid_at
+           FROM payments WHERE updated_at >= $1
+           ORDER BY updated_at, id LIMIT $2"#,
+        since,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// When a payment last changed (`None` with no payments).
+#[tracing::instrument(skip(db))]
+pub async fn last_change(
+    db: impl PgExecutor<'_>,
+) -> sqlx::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    sqlx::query_scalar!("SELECT max(updated_at) FROM payments")
+        .fetch_one(db)
+        .await
+}

@@ -6,7 +6,7 @@
 //! | module | what happens to a payment there |
 //! | --- | --- |
 //! | [`creation`] | `creating`, then `pending` with the invoice or `failed` (checkout's payments and the worker's renewals alike) |
-//! | [`history`] | read back by its owner |
+//! | [`history`] | read back by its owner (and followed by the developer's `stack listen`) |
 //! | [`closing`] | `canceled` by its owner, `canceled`/`expired` at CryptoCloud |
 //! | [`apply`] | locked, then `completed` or `partial` (inside the worker's transaction) |
 //! | [`reconcile`] | open payments the worker asks CryptoCloud about |

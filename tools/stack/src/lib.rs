@@ -1,13 +1,16 @@
 //! Starts the five services as real processes with one coherent configuration: the
 //! sandbox stands in for CryptoCloud and posts back to the ingest; checkout and the worker
 //! talk to the sandbox. Used by `scripts/run.sh` (fixed contract ports) and by the
-//! end-to-end tests (free ports, their own database and RabbitMQ vhost).
+//! end-to-end tests (free ports, their own database and RabbitMQ vhost). [`trigger`] and
+//! [`listen`] are the developer's toolbox against a running stack.
 
 pub mod client;
 pub mod infra;
+pub mod listen;
 pub mod process;
 pub mod receiver;
 mod stack;
+pub mod trigger;
 pub mod webdriver;
 
 pub use process::LogMode;

@@ -1,17 +1,19 @@
 //! `stack`: runs checkout, webhook-ingest, subscription-worker, event-dispatcher and the
 //! CryptoCloud sandbox together against the local PostgreSQL and RabbitMQ, with a demo
 //! receiver printing the merchant webhooks. `--demo` takes one payment end to end in an
-//! isolated copy of the stack and exits.
+//! isolated copy of the stack and exits. `stack trigger <scenario>` and `stack listen`
+//! drive and follow a stack that is already running.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde_json::json;
 use stack::client::StackClient;
 use stack::dev_credentials as dev;
 use stack::receiver::DemoReceiver;
-use stack::{LogMode, Stack, StackConfig};
+use stack::trigger::{Scenario, Target};
+use stack::{LogMode, Ports, Stack, StackConfig};
 
 /// Where the demo receiver listens in the developer's stack.
 const RECEIVER_ADDR: &str = "127.0.0.1:8084";
@@ -31,11 +33,88 @@ struct Args {
     /// Folder with the service binaries (default: next to this one).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Drive the running stack through the sandbox and print what each service did; fails
+    /// when the stack did something the contract does not allow.
+    Trigger {
+        scenario: Scenario,
+        /// The paying user.
+        #[arg(long, default_value_t = 1)]
+        user: i64,
+        /// How long to wait for each service.
+        #[arg(long, default_value_t = 30)]
+        wait_secs: u64,
+        /// One JSON report instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Follow the running stack: postbacks, payments, events and webhooks, a line each.
+    Listen {
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The stack's database (default: `payments` on the server of
+        /// STACK_ADMIN_DATABASE_URL, as `scripts/run.sh` starts it).
+        #[arg(long, env = "STACK_DATABASE_URL")]
+        database_url: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// Where the running stack answers (default: the ports `scripts/run.sh` uses).
+#[derive(clap::Args)]
+struct TargetArgs {
+    #[arg(long)]
+    checkout_url: Option<String>,
+    #[arg(long)]
+    sandbox_url: Option<String>,
+    #[arg(long)]
+    dispatcher_url: Option<String>,
+    #[arg(long, env = "ADMIN_TOKEN", default_value = dev::ADMIN_TOKEN, hide_env_values = true)]
+    admin_token: String,
+}
+
+impl TargetArgs {
+    fn target(self) -> Target {
+        let ports = Ports::contract();
+        let local = |port: u16| format!("http://127.0.0.1:{port}");
+        Target {
+            checkout: self.checkout_url.unwrap_or_else(|| local(ports.checkout)),
+            sandbox: self.sandbox_url.unwrap_or_else(|| local(ports.sandbox)),
+            dispatcher: self
+                .dispatcher_url
+                .unwrap_or_else(|| local(ports.dispatcher)),
+            admin_token: self.admin_token,
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    match args.command {
+        Some(Command::Trigger {
+            scenario,
+            user,
+            wait_secs,
+            json,
+            target,
+        }) => return trigger(target.target(), scenario, user, wait_secs, json).await,
+        Some(Command::Listen {
+            json,
+            database_url,
+            target,
+        }) => return listen(target.target(), database_url, json).await,
+        None => {}
+    }
     let bin_dir = match args.bin_dir {
         Some(dir) => dir,
         None => std::env::current_exe()?
@@ -101,6 +180,79 @@ async fn run(bin_dir: PathBuf, postback_format: &str, user_id: i64) -> anyhow::R
     }
     println!("stopping…");
     stack.stop().await
+}
+
+async fn trigger(
+    target: Target,
+    scenario: Scenario,
+    user: i64,
+    wait_secs: u64,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let report = stack::trigger::run(
+        &target,
+        scenario,
+        user,
+        Duration::from_secs(wait_secs),
+        |step| {
+            if !as_json {
+                println!("{:<10} {}", step.service, step.what);
+            }
+        },
+    )
+    .await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if report.unexpected.is_empty() {
+        println!("as expected");
+    }
+    anyhow::ensure!(
+        report.unexpected.is_empty(),
+        "not what the contract expects: {}",
+        report.unexpected.join("; ")
+    );
+    Ok(())
+}
+
+async fn listen(target: Target, database_url: Option<String>, as_json: bool) -> anyhow::Result<()> {
+    let url = database_url.unwrap_or_else(|| stack::infra::database_url("payments"));
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the stack's database: {e}"))?;
+    let sources = stack::listen::Sources {
+        sandbox: target.sandbox,
+        pool,
+    };
+    stack::listen::follow(
+        &sources,
+        Duration::from_millis(300),
+        || {
+            if !as_json {
+                println!("listening (Ctrl-C stops): postbacks, payments, events, webhooks");
+            }
+        },
+        |line| {
+            if as_json {
+                println!(
+                    "{}",
+                    serde_json::to_string(line).expect("a line serialises")
+                );
+            } else {
+                println!(
+                    "{} {:<8} {}",
+                    line.at.format("%H:%M:%S%.3f"),
+                    line.kind,
+                    line.what
+                );
+            }
+        },
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )
+    .await
 }
 
 async fn demo(bin_dir: PathBuf, postback_format: &str) -> anyhow::Result<()> {

@@ -464,3 +464,161 @@ async fn every_binary_checks_its_own_health() {
     );
     stack.destroy().await.unwrap();
 }
+
+/// `stack trigger` drives every scenario through a running stack and reports what the
+/// contract expects (it fails otherwise), and `stack listen` follows it meanwhile with a
+/// line for each postback, payment change, event and webhook attempt.
+#[tokio::test]
+async fn stack_trigger_runs_every_scenario_and_stack_listen_follows_it() {
+    use tokio::io::AsyncBufReadExt;
+
+    let receiver =
+        DemoReceiver::start("127.0.0.1:0", stack::dev_credentials::WEBHOOK_SECRET, false).unwrap();
+    let mut config = StackConfig::isolated(bin_dir(), artifacts("toolbox")).expect("config");
+    config.webhook_endpoints = Some(receiver.endpoints_setting());
+    // A lost postback stays lost for the length of this test (reconciliation is tested above).
+    config.worker_reconcile_after_secs = 600;
+    let stack = Stack::start(config).await.expect("stack starts");
+    let target = [
+        "--checkout-url".to_string(),
+        stack.checkout_url(),
+        "--sandbox-url".into(),
+        stack.sandbox_url(),
+        "--dispatcher-url".into(),
+        stack.dispatcher_url(),
+    ];
+    let tool = bin_dir().join("stack");
+    assert!(
+        tool.exists(),
+        "the stack binary is built next to the services"
+    );
+
+    let mut listen = tokio::process::Command::new(&tool)
+        .arg("listen")
+        .args(["--database-url", &stack.database_url()])
+        .args(&target)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("stack listen starts");
+    let mut lines = tokio::io::BufReader::new(listen.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("stack listen is ready in time")
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("listening"), "{first}");
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let collector = {
+        let heard = heard.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                heard.lock().unwrap().push(line);
+            }
+        })
+    };
+
+    let scenarios = [
+        ("paid", "completed", vec![200], true),
+        ("duplicate", "completed", vec![200, 200], true),
+        ("overpaid", "completed", vec![200], true),
+        ("partial", "partial", vec![200], false),
+        ("expired", "pending", vec![200], false),
+        ("bad-token", "pending", vec![401], false),
+        ("lost", "pending", vec![], false),
+    ];
+    let mut payments = Vec::new();
+    for (user, (scenario, status, answers, upgraded)) in (700..).zip(scenarios) {
+        let out = tokio::process::Command::new(&tool)
+            .args(["trigger", scenario, "--json", "--wait-secs", "20"])
+            .args(["--user", &user.to_string()])
+            .args(&target)
+            .output()
+            .await
+            .expect("stack trigger runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "stack trigger {scenario}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
+        assert_eq!(report["payment_status"], status, "{scenario}: {report}");
+        assert_eq!(report["postback_answers"], json!(answers), "{scenario}");
+        assert_eq!(report["tier_after"] == "pro", upgraded, "{scenario}");
+        assert_eq!(report["unexpected"], json!([]), "{scenario}");
+        let services: Vec<&str> = report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["service"].as_str().unwrap())
+            .collect();
+        for service in ["checkout", "sandbox", "worker"] {
+            assert!(
+                services.contains(&service),
+                "{scenario}: {service} in {services:?}"
+            );
+        }
+        payments.push((scenario, report["payment_id"].as_i64().unwrap()));
+    }
+    // The paid one in detail: a webhook delivered per event, once each.
+    let paid_webhooks = |scenario: &str| {
+        payments
+            .iter()
+            .find(|(s, _)| *s == scenario)
+            .map(|(_, id)| *id)
+            .unwrap()
+    };
+    let paid = paid_webhooks("paid");
+    let duplicate = paid_webhooks("duplicate");
+
+    // What listen printed: the postbacks with the ingest's answers, the payments reaching
+    // their states, the events written and published, the webhook attempts.
+    let wanted = [
+        "ingest answered 200".to_string(),
+        "ingest answered 401".to_string(),
+        "lost on the way".to_string(),
+        format!("payment {paid} of user 700: completed"),
+        format!("payment {duplicate} of user 701: completed"),
+        "partial".to_string(),
+        format!("payment.completed written (payment.completed-{paid})"),
+        format!("payment.completed published to RabbitMQ (payment.completed-{paid})"),
+        format!("subscription.upgraded (subscription-upgraded-{paid}) → "),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let missing: Vec<&String> = {
+            let heard = heard.lock().unwrap();
+            wanted
+                .iter()
+                .filter(|w| !heard.iter().any(|l| l.contains(w.as_str())))
+                .collect()
+        };
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stack listen did not print {missing:?}; it printed:\n{}",
+            heard.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The duplicate's second postback made no second event.
+    let heard = heard.lock().unwrap().clone();
+    let written = heard
+        .iter()
+        .filter(|l| l.contains(&format!("written (payment.completed-{duplicate})")))
+        .count();
+    assert_eq!(
+        written,
+        1,
+        "one event for the duplicate:\n{}",
+        heard.join("\n")
+    );
+
+    listen.kill().await.unwrap();
+    collector.abort();
+    stack.destroy().await.unwrap();
+    receiver.stop().await;
+}
