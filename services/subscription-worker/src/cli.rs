@@ -13,6 +13,19 @@ use crate::dlq::Selector;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The operator commands print JSON for scripts instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Cli {
+    pub fn format(&self) -> crate::report::Format {
+        if self.json {
+            crate::report::Format::Json
+        } else {
+            crate::report::Format::Table
+        }
+    }
 }
 
 #[derive(Debug, Subcommand, PartialEq, Eq)]

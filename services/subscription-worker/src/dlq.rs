@@ -18,7 +18,7 @@ use platform::broker::Broker;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One dead-lettered message, as `dlq list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeadLetter {
     pub message_id: Option<String>,
     pub invoice_id: Option<String>,
@@ -52,19 +52,6 @@ impl DeadLetter {
             attempts: attempt_of(properties),
             bytes: payload.len(),
         }
-    }
-
-    /// One tab-separated line: message id, invoice id, attempts, when, reason.
-    pub fn line(&self) -> String {
-        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
-        format!(
-            "{}\t{}\t{}\t{}\t{}",
-            dash(&self.message_id),
-            dash(&self.invoice_id),
-            self.attempts,
-            dash(&self.dead_lettered_at),
-            dash(&self.reason)
-        )
     }
 }
 

@@ -22,6 +22,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod plans;
 pub mod renewals;
+pub mod report;
 pub mod retry;
 pub mod settings;
 pub mod startup;

@@ -3,11 +3,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use subscription_worker::cli::{Cli, Command, DlqCommand};
 use subscription_worker::settings::{BrokerSettings, DatabaseSettings};
-use subscription_worker::{commands, Application};
+use subscription_worker::{commands, report, Application};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = Cli::parse().command.unwrap_or(Command::Run);
+    let cli = Cli::parse();
+    let format = cli.format();
+    let command = cli.command.unwrap_or(Command::Run);
     if matches!(command, Command::Run) {
         return platform::service::run::<Application>().await;
     }
@@ -29,13 +31,7 @@ async fn main() -> ExitCode {
             events::messaging::worker_topology(),
         )
         .await
-        .map(|entries| {
-            println!("message_id\tinvoice_id\tattempts\tdead_lettered_at\treason");
-            for entry in &entries {
-                println!("{}", entry.line());
-            }
-            println!("{} message(s)", entries.len());
-        }),
+        .map(|entries| println!("{}", report::dead_letters(&entries, false, format))),
         Command::Dlq {
             command: DlqCommand::Replay(args),
         } => commands::dlq_replay(
@@ -44,24 +40,27 @@ async fn main() -> ExitCode {
             &args.selector(),
         )
         .await
-        .map(|replayed| {
-            for entry in &replayed {
-                println!("replayed {}", entry.line());
-            }
-            println!("{} message(s) replayed", replayed.len());
-        }),
+        .map(|replayed| println!("{}", report::dead_letters(&replayed, true, format))),
         Command::Reconcile {
             now: _,
             older_than_secs,
         } => {
-            let older_than = older_than_secs.map(std::time::Duration::from_secs);
+            let settings: subscription_worker::Settings = platform::service::settings_or_exit();
+            let older_than = older_than_secs
+                .map(std::time::Duration::from_secs)
+                .unwrap_or_else(|| settings.reconcile_after());
             commands::reconcile_now(
-                &platform::service::settings_or_exit(),
+                &settings,
                 events::messaging::worker_topology(),
-                older_than,
+                Some(older_than),
             )
             .await
-            .map(|report| println!("{report:?}"))
+            .map(|done| {
+                println!(
+                    "{}",
+                    report::reconciliation(&done, older_than.as_secs(), format)
+                )
+            })
         }
     };
     match result {

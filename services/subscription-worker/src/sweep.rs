@@ -112,7 +112,7 @@ pub async fn expire_subscriptions(
 }
 
 /// What one reconciliation pass did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReconcileReport {
     /// Another worker was reconciling; this one did nothing.
     pub skipped: bool,

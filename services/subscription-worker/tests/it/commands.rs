@@ -79,10 +79,16 @@ async fn dlq_list_and_replay_commands_move_messages_back_to_work(
         .map(|e| e.message_id.clone().unwrap())
         .collect();
     assert_eq!(ids, ["dead-1", "dead-2"]);
+    assert_eq!(listed[0].invoice_id, None);
+    assert_eq!(listed[0].attempts, 1);
+    let table = subscription_worker::report::dead_letters(
+        &listed,
+        false,
+        subscription_worker::report::Format::Table,
+    );
     assert!(
-        listed[0].line().starts_with("dead-1\t-\t1\t"),
-        "{}",
-        listed[0].line()
+        table.contains("| dead-1 ") && table.ends_with("2 message(s) dead-lettered"),
+        "{table}"
     );
 
     let replayed = commands::dlq_replay(
