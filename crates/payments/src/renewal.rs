@@ -49,6 +49,22 @@ pub async fn due(
     .await
 }
 
+/// Up to `limit` users on a paid tier with no expiry (legacy data, e.g. from a guide
+/// database): they are never renewed or expired, so the worker tells the operator.
+#[tracing::instrument(skip(db))]
+pub async fn paid_without_expiry(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<UserId>> {
+    let free = Tier::free();
+    sqlx::query_scalar!(
+        r#"SELECT id AS "id: UserId" FROM users
+           WHERE subscription_tier <> $1 AND subscription_expires IS NULL
+           ORDER BY id LIMIT $2"#,
+        free.as_str(),
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// A reminder just recorded: the plan, the window it is for and the renewal to pay.
 #[derive(Debug, Clone)]
 pub struct Reminder {

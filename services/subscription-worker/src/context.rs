@@ -30,6 +30,8 @@ pub struct Context {
     pub renewals: Option<Arc<crate::renewals::RenewalPolicy>>,
     /// `GRACE_PERIOD_DAYS`: days after expiry a plan keeps its tier.
     pub grace_days: i32,
+    /// What the renewal sweep has warned about, so each warning is logged once.
+    pub warned: Arc<std::sync::Mutex<crate::renewals::Warned>>,
 }
 
 impl Context {
@@ -45,6 +47,7 @@ impl Context {
             accept_test_invoices: true,
             renewals: None,
             grace_days: 0,
+            warned: Arc::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! unique keys decide, not a check.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use payments::creation::{self, Invoicing, NewPayment, OpenError};
 use payments::{renewal, OrderId};
@@ -47,16 +48,59 @@ pub struct RenewalReport {
     pub lapsed: usize,
     /// Renewals opened while their plan was being canceled, canceled again at once.
     pub withdrawn: usize,
+    /// Users on a paid tier with no expiry (legacy data): never renewed.
+    pub without_expiry: usize,
+    /// Warnings logged by this pass: a removed plan or a user without expiry is named
+    /// once per worker, not at every sweep.
+    pub warned: usize,
+}
+
+impl RenewalReport {
+    /// Something was opened, sent, closed or warned about (what is only seen again, such
+    /// as a removed plan's users, is not news at every sweep).
+    fn acted(&self) -> bool {
+        self.opened
+            + self.already_open
+            + self.failed
+            + self.reminded
+            + self.lapsed
+            + self.withdrawn
+            + self.warned
+            > 0
+    }
+}
+
+/// What this worker has already warned about.
+#[derive(Debug, Default)]
+pub struct Warned {
+    tiers: BTreeSet<String>,
+    users: BTreeSet<i64>,
+}
+
+impl Warned {
+    /// True the first time `tier` is given.
+    fn tier(this: &Mutex<Warned>, tier: &str) -> bool {
+        this.lock()
+            .expect("not poisoned")
+            .tiers
+            .insert(tier.to_string())
+    }
+
+    /// True the first time `user` is given.
+    fn user(this: &Mutex<Warned>, user: i64) -> bool {
+        this.lock().expect("not poisoned").users.insert(user)
+    }
 }
 
 /// Opens the renewals due, then sends the reminders due.
 #[tracing::instrument(skip_all)]
 pub async fn run_once(ctx: &Context, policy: &RenewalPolicy) -> anyhow::Result<RenewalReport> {
     let mut report = RenewalReport::default();
+    warn_without_expiry(ctx, &mut report).await?;
     open_due(ctx, policy, &mut report).await?;
     remind(ctx, policy, &mut report).await?;
     close_lapsed(ctx, &mut report).await?;
-    if report != RenewalReport::default() {
+    if report.acted() {
         tracing::info!(?report, "renewals");
     }
     Ok(report)
@@ -113,7 +157,23 @@ async fn open_due(
         }
     }
     for tier in unknown {
-        tracing::warn!(%tier, "plan is no longer in PLANS: its users keep it to expiry, no renewal is opened");
+        if Warned::tier(&ctx.warned, &tier) {
+            report.warned += 1;
+            tracing::warn!(%tier, "plan is no longer in PLANS: its users keep it to expiry, no renewal is opened");
+        }
+    }
+    Ok(())
+}
+
+/// Paid plans without an expiry are left alone (nothing to renew from), and named once.
+async fn warn_without_expiry(ctx: &Context, report: &mut RenewalReport) -> anyhow::Result<()> {
+    let users = renewal::paid_without_expiry(&ctx.pool, BATCH).await?;
+    report.without_expiry = users.len();
+    for user in users {
+        if Warned::user(&ctx.warned, user.get()) {
+            report.warned += 1;
+            tracing::warn!(%user, "a paid tier without an expiry (legacy data): never renewed or expired; set users.subscription_expires");
+        }
     }
     Ok(())
 }

@@ -65,6 +65,18 @@ async fn a_renewing_plan_gets_one_renewal_invoice_and_one_reminder_whatever_the_
     let reminded: usize = reports.iter().chain(&again).map(|r| r.reminded).sum();
     assert_eq!((opened, reminded), (1, 1), "{reports:?} {again:?}");
     assert!(reports.iter().all(|r| r.unknown_plans == 1), "{reports:?}");
+    // The removed plan and the user without an expiry are seen at every sweep, and each
+    // worker names them once: two warnings on its first sweep, none after.
+    assert!(
+        reports.iter().chain(&again).all(|r| r.without_expiry == 1),
+        "{reports:?} {again:?}"
+    );
+    assert_eq!(
+        reports.iter().map(|r| r.warned).collect::<Vec<_>>(),
+        [2, 2],
+        "{reports:?}"
+    );
+    assert!(again.iter().all(|r| r.warned == 0), "{again:?}");
 
     type Row = (
         i64,
