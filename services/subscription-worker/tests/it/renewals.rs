@@ -387,7 +387,10 @@ async fn a_cancel_racing_the_sweep_never_leaves_an_open_renewal(
             tokio::task::yield_now().await;
         }
     };
-    let (report, ()) = tokio::join!(sweep(&ctx), cancels);
+    // Two workers sweep while the cancels run.
+    let other = with_renewals(&world);
+    let (report, other_report, ()) = tokio::join!(sweep(&ctx), sweep(&other), cancels);
+    let report = [report, other_report];
     let open = world
         .count(
             "SELECT count(*) FROM payments p JOIN users u ON u.id = p.user_id \
@@ -399,5 +402,62 @@ async fn a_cancel_racing_the_sweep_never_leaves_an_open_renewal(
         world.count("SELECT count(*) FROM users WHERE renews").await,
         0
     );
+    world.cleanup().await;
+}
+
+/// Resumes racing two workers' sweeps: whatever the interleaving, every resumed plan ends
+/// with exactly one open renewal once a sweep has run after the resume, and none twice.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn resumes_racing_two_workers_sweeps_end_with_one_renewal_each(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    let (a, b) = (with_renewals(&world), with_renewals(&world));
+    for user in 1..=20 {
+        world.create_user(user).await;
+        world
+            .set_expiry(user, "pro", Some(Utc::now() + Days::days(2)))
+            .await;
+    }
+    // Canceled first (as checkout's cancel leaves them): no renewal is opened for them.
+    sqlx::query("UPDATE users SET renews = false")
+        .execute(&world.pool)
+        .await
+        .unwrap();
+    assert_eq!(sweep(&a).await.opened, 0);
+
+    // What checkout's resume does, for each user in turn, while both workers sweep.
+    let resumes = async {
+        for user in 1..=20 {
+            let user = payments::UserId::new(user).unwrap();
+            let plan = payments::plan::set_renews(&world.pool, user, true)
+                .await
+                .unwrap()
+                .expect("a paid plan running");
+            assert!(plan.renews);
+            tokio::task::yield_now().await;
+        }
+    };
+    let (first, second, ()) = tokio::join!(sweep(&a), sweep(&b), resumes);
+    // The sweep after the last resume opens what the racing ones did not see.
+    let after = [sweep(&a).await, sweep(&b).await];
+    let opened: usize = [&first, &second]
+        .into_iter()
+        .chain(&after)
+        .map(|r| r.opened)
+        .sum();
+    assert_eq!(opened, 20, "{first:?} {second:?} {after:?}");
+    let per_user: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT user_id, count(*) FROM payments \
+         WHERE renewal_for IS NOT NULL AND status IN ('creating', 'pending') \
+         GROUP BY user_id ORDER BY user_id",
+    )
+    .fetch_all(&world.pool)
+    .await
+    .unwrap();
+    assert_eq!(per_user, (1..=20).map(|u| (u, 1)).collect::<Vec<_>>());
+    // One resumed event per user, whatever the sweeps did.
+    assert_eq!(events_of(&world, "subscription.resumed").await, 20);
     world.cleanup().await;
 }
