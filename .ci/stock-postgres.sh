@@ -25,9 +25,20 @@ if psql -w "postgres://postgres@127.0.0.1:$port/postgres" -tAc 'SELECT 1' >/dev/
   exit 1
 fi
 
+# Only PGPORT says where: nothing found for the main cluster may leak in.
+newcomer() {
+  env -u PAYMENTS_DATABASE_URL -u STACK_ADMIN_DATABASE_URL -u DATABASE_URL -u TEST_DATABASE_URL \
+    PGHOST=127.0.0.1 PGPORT="$port" "$@"
+}
+on_cluster() { runuser -u postgres -- env -u PGHOST psql -p "$port" -d postgres -tAc "$1"; }
 echo "-- PGPORT=$port ./scripts/run.sh --demo"
-PGPORT="$port" ./scripts/run.sh --demo
+newcomer ./scripts/run.sh --demo
+[ "$(on_cluster "SELECT count(*) FROM pg_roles WHERE rolname = 'payments'")" = 1 ] \
+  || { echo "!! the demo did not use the stock cluster" >&2; exit 1; }
 echo "-- PGPORT=$port ./scripts/test.sh (checkout, event-dispatcher and the end-to-end tests)"
-PGPORT="$port" NEXTEST_PROFILE="${NEXTEST_PROFILE:-ci}" ./scripts/test.sh \
+newcomer NEXTEST_PROFILE="${NEXTEST_PROFILE:-ci}" ./scripts/test.sh \
   -E 'package(checkout) | package(event-dispatcher) | (package(stack) & binary(e2e))'
-echo "-- the stock cluster served the demo and the tests"
+made="$(on_cluster "SELECT count(*) FROM pg_database WHERE datname LIKE '_sqlx_test_%' OR datname LIKE 'e2e_%'")"
+commits="$(on_cluster "SELECT xact_commit FROM pg_stat_database WHERE datname = 'payments_admin'")"
+[ "$commits" -gt 100 ] || { echo "!! the tests did not use the stock cluster ($commits commits)" >&2; exit 1; }
+echo "-- the stock cluster served the demo and the tests ($commits commits in payments_admin; $made test databases left)"

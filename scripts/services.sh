@@ -9,6 +9,8 @@
 # tests make theirs; the stack's own is `payments`) are made once, through the
 # local socket as the `postgres` OS user; pg_hba.conf is never edited.
 #
+# PAYMENTS_DATABASE_URL, when set, is used as it is (any server, any role with CREATEDB).
+#
 # Exports, for the caller:
 #   PAYMENTS_DATABASE_URL  the maintenance database's URL (tests make their databases there)
 #   RABBITMQCTL            how to run rabbitmqctl (under /usr/sbin, through sudo if not root)
@@ -71,7 +73,11 @@ can_connect() { # can_connect URL
 }
 trust_url="postgres://postgres@$PGHOST:$PGPORT/postgres"
 role_url="postgres://$PAYMENTS_ROLE:$PAYMENTS_PASSWORD@$PGHOST:$PGPORT/$PAYMENTS_ADMIN_DB"
-if can_connect "$trust_url"; then
+if [ -n "${PAYMENTS_DATABASE_URL:-}" ]; then
+  # Given by the caller (e.g. compose's PostgreSQL with its password): used as it is.
+  can_connect "$PAYMENTS_DATABASE_URL" \
+    || fail "cannot connect to PAYMENTS_DATABASE_URL (a server's maintenance database, as a role with CREATEDB)"
+elif can_connect "$trust_url"; then
   PAYMENTS_DATABASE_URL="$trust_url"
 else
   if ! can_connect "$role_url"; then
