@@ -1172,3 +1172,29 @@ fn the_sample_config_has_every_setting_once_and_every_service_loads_it() {
     load_as::<event_dispatcher::Settings>(&path).expect("event-dispatcher loads it");
     load_as::<cryptocloud_sandbox::Settings>(&path).expect("the sandbox loads it");
 }
+
+/// The development stack's moved clock (`tools/stack/src/devclock.rs`: a `devclock`
+/// schema put first on the search path) is never configured for a deployment.
+#[test]
+fn no_deployment_reads_the_development_clock() {
+    let mut texts = vec![
+        ("docker-compose.yml".to_string(), read("docker-compose.yml")),
+        (".env.example".to_string(), read(".env.example")),
+        (
+            "config/example.toml".to_string(),
+            read("config/example.toml"),
+        ),
+    ];
+    for (path, doc) in deploy_documents() {
+        texts.push((
+            path.display().to_string(),
+            serde_norway::to_string(&doc).expect("YAML"),
+        ));
+    }
+    for (name, text) in texts {
+        assert!(
+            !text.contains("devclock") && !text.contains("search_path"),
+            "{name} configures the development clock"
+        );
+    }
+}

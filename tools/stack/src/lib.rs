@@ -5,6 +5,7 @@
 //! [`listen`] are the developer's toolbox against a running stack.
 
 pub mod client;
+pub mod devclock;
 pub mod infra;
 pub mod listen;
 pub mod process;

@@ -24,6 +24,10 @@ struct Args {
     /// Take one scripted payment end to end, print the plan before and after, and exit.
     #[arg(long)]
     demo: bool,
+    /// Watch a whole subscription in seconds, on an isolated stack whose clock this tool
+    /// moves (development only): purchase, reminder, renewal paid, cancel, expiry to free.
+    #[arg(long, conflicts_with = "demo")]
+    demo_lifecycle: bool,
     /// How the sandbox sends postbacks: json or form.
     #[arg(long, default_value = "json")]
     postback_format: String,
@@ -122,7 +126,9 @@ async fn main() -> anyhow::Result<()> {
             .map(PathBuf::from)
             .ok_or_else(|| anyhow::anyhow!("cannot locate the binaries"))?,
     };
-    if args.demo {
+    if args.demo_lifecycle {
+        demo_lifecycle(bin_dir).await
+    } else if args.demo {
         demo(bin_dir, &args.postback_format).await
     } else {
         run(bin_dir, &args.postback_format, args.user_id).await
@@ -322,6 +328,125 @@ async fn demo_payment(stack: &Stack, receiver: &DemoReceiver) -> anyhow::Result<
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn demo_lifecycle(bin_dir: PathBuf) -> anyhow::Result<()> {
+    let log_dir = std::env::temp_dir().join(format!("payments-lifecycle-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir)?;
+    let receiver = DemoReceiver::start("127.0.0.1:0", dev::WEBHOOK_SECRET, true)?;
+    let mut config = StackConfig::isolated(bin_dir, log_dir.clone())?;
+    config.webhook_endpoints = Some(receiver.endpoints_setting());
+    config.log = LogMode::Dir(log_dir.clone());
+    config.dev_clock = true;
+    println!(
+        "lifecycle demo: an isolated stack with a clock this demo moves (database {}, logs in {})",
+        config.database,
+        log_dir.display()
+    );
+    let stack = Stack::start(config).await?;
+    let result = lifecycle(&stack, &receiver).await;
+    stack.destroy().await?;
+    receiver.stop().await;
+    result
+}
+
+/// Waits until the demo receiver has a verified webhook of `event_type` for the user.
+async fn webhook(receiver: &DemoReceiver, event_type: &str, user_id: i64) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let arrived = receiver.received().iter().any(|e| {
+            e.event_type == event_type && e.verified && e.body["data"]["user_id"] == user_id
+        });
+        if arrived {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no {event_type} webhook within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn expiry_of(sub: &serde_json::Value) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    sub["expires_at"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no expiry in {sub}"))?
+        .parse()
+        .map_err(|e| anyhow::anyhow!("expiry: {e}"))
+}
+
+async fn lifecycle(stack: &Stack, receiver: &DemoReceiver) -> anyhow::Result<()> {
+    let client = StackClient::new(&stack.checkout_url(), &stack.sandbox_url())?;
+    let (db, sandbox) = (stack.database_url(), stack.sandbox_url());
+    let user = 4343;
+    let wait = Duration::from_secs(30);
+    // How far the stack's clock is ahead of this process's.
+    let mut ahead = chrono::Duration::zero();
+    let travel = |to: chrono::DateTime<chrono::Utc>, ahead_now: chrono::Duration| {
+        let by = (to - (chrono::Utc::now() + ahead_now)).max(chrono::Duration::zero());
+        (by, ahead_now + by)
+    };
+
+    let payment = client.checkout(user, "pro", 1).await?;
+    let invoice = payment["invoice_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    client.pay(&invoice, json!({})).await?;
+    let sub = client
+        .wait_for_subscription(user, wait, |s| s["tier"] == "pro")
+        .await?;
+    let first_expiry = expiry_of(&sub)?;
+    webhook(receiver, "subscription.upgraded", user).await?;
+    println!("1. bought Pro for a month ({invoice} paid): renews, expires {first_expiry}");
+
+    let (by, next) = travel(first_expiry - chrono::Duration::days(6), ahead);
+    ahead = next;
+    let now = stack::devclock::advance(&db, &sandbox, by.to_std()?).await?;
+    println!("   … the clock moves on {} days, to {now}", by.num_days());
+    let sub = client
+        .wait_for_subscription(user, wait, |s| !s["renewal"].is_null())
+        .await?;
+    webhook(receiver, "subscription.renewal_due", user).await?;
+    let renewal = &sub["renewal"];
+    let renewal_invoice = renewal["invoice_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    println!(
+        "2. inside the 7-day notice: renewal invoice {renewal_invoice} for {} {} opened, reminder sent ({})",
+        renewal["amount"].as_str().unwrap_or("?"),
+        renewal["currency"].as_str().unwrap_or("?"),
+        renewal["payment_url"].as_str().unwrap_or("?"),
+    );
+
+    client.pay(&renewal_invoice, json!({})).await?;
+    let sub = client
+        .wait_for_subscription(user, wait, |s| {
+            expiry_of(s).is_ok_and(|e| e > first_expiry) && s["renewal"].is_null()
+        })
+        .await?;
+    let second_expiry = expiry_of(&sub)?;
+    println!("3. renewal paid: extended from the old expiry to {second_expiry}");
+
+    let sub = client.change_subscription(user, "cancel").await?;
+    webhook(receiver, "subscription.canceled", user).await?;
+    println!(
+        "4. canceled: renews={}, Pro stays until {second_expiry}",
+        sub["renews"]
+    );
+
+    let (by, _) = travel(second_expiry + chrono::Duration::hours(1), ahead);
+    let now = stack::devclock::advance(&db, &sandbox, by.to_std()?).await?;
+    println!("   … the clock moves on {} days, to {now}", by.num_days());
+    let sub = client
+        .wait_for_subscription(user, wait, |s| s["tier"] == "free")
+        .await?;
+    webhook(receiver, "subscription.expired", user).await?;
+    println!("5. the plan ended: {}", plan_line(&sub));
+    println!("lifecycle demo: every step as the contract says");
+    Ok(())
 }
 
 fn plan_line(sub: &serde_json::Value) -> String {

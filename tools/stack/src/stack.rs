@@ -80,6 +80,9 @@ pub struct StackConfig {
     pub extra_env: BTreeMap<String, BTreeMap<String, String>>,
     /// `WEBHOOK_ENDPOINTS` of the event dispatcher (a JSON list), if any.
     pub webhook_endpoints: Option<String>,
+    /// The services read a clock this tool can move ([`crate::devclock`]); only for a
+    /// database this stack creates.
+    pub dev_clock: bool,
 }
 
 impl StackConfig {
@@ -97,6 +100,7 @@ impl StackConfig {
             worker_reconcile_after_secs: 600,
             extra_env: BTreeMap::new(),
             webhook_endpoints: None,
+            dev_clock: false,
         }
     }
 
@@ -115,6 +119,7 @@ impl StackConfig {
             worker_reconcile_after_secs: 3,
             extra_env: BTreeMap::new(),
             webhook_endpoints: None,
+            dev_clock: false,
         })
     }
 }
@@ -138,7 +143,11 @@ impl Stack {
             infra::create_vhost(&config.vhost).await?;
         }
         let p = config.ports;
-        let database_url = infra::database_url(&config.database);
+        let mut database_url = infra::database_url(&config.database);
+        if config.dev_clock {
+            crate::devclock::install(&database_url).await?;
+            database_url = crate::devclock::url_with_clock(&database_url);
+        }
         let amqp_url = infra::amqp_url(&config.vhost);
         let sandbox_url = format!("http://127.0.0.1:{}", p.sandbox);
         let checkout_url = format!("http://localhost:{}", p.checkout);

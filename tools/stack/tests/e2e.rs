@@ -622,3 +622,43 @@ async fn stack_trigger_runs_every_scenario_and_stack_listen_follows_it() {
     stack.destroy().await.unwrap();
     receiver.stop().await;
 }
+
+/// `stack --demo-lifecycle` (the run command's `--demo-lifecycle`): a whole subscription in
+/// seconds on an isolated stack whose clock it moves: purchase, reminder and renewal
+/// invoice, renewal paid from the old expiry, cancel, expiry to free, each with its webhook.
+#[tokio::test]
+async fn the_lifecycle_demo_shows_a_whole_subscription_in_seconds() {
+    let out = tokio::process::Command::new(bin_dir().join("stack"))
+        .arg("--demo-lifecycle")
+        .output()
+        .await
+        .expect("stack --demo-lifecycle runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "1. bought Pro for a month",
+        "2. inside the 7-day notice: renewal invoice INV-",
+        "3. renewal paid: extended from the old expiry",
+        "4. canceled: renews=false",
+        "5. the plan ended: tier=free",
+        "lifecycle demo: every step as the contract says",
+    ] {
+        assert!(stdout.contains(step), "{step:?} missing from:\n{stdout}");
+    }
+    for event in [
+        "subscription.renewal_due",
+        "subscription.canceled",
+        "subscription.expired",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(event) && l.contains("signature ok")),
+            "{event} webhook:\n{stdout}"
+        );
+    }
+}
