@@ -461,3 +461,59 @@ async fn resumes_racing_two_workers_sweeps_end_with_one_renewal_each(
     assert_eq!(events_of(&world, "subscription.resumed").await, 20);
     world.cleanup().await;
 }
+
+/// Cancel and resume racing each other (two tabs, two devices): each user ends renewing or
+/// not, and the events say how it got there: a `subscription.canceled` only for a change
+/// to not renewing, a `.resumed` only back, the last one naming the final state.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn cancel_and_resume_racing_each_other_end_consistently(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    let world = World::new(opts, connect).await;
+    for user in 1..=20 {
+        world.create_user(user).await;
+        world
+            .set_expiry(user, "pro", Some(Utc::now() + Days::days(20)))
+            .await;
+    }
+    let flip = |user: i64, renews: bool| {
+        let pool = world.pool.clone();
+        async move {
+            payments::plan::set_renews(&pool, payments::UserId::new(user).unwrap(), renews)
+                .await
+                .unwrap()
+                .expect("a paid plan running");
+        }
+    };
+    let mut races = Vec::new();
+    for user in 1..=20 {
+        races.push(flip(user, false));
+        races.push(flip(user, true));
+    }
+    futures::future::join_all(races).await;
+
+    for user in 1..=20_i64 {
+        let renews: bool = sqlx::query_scalar("SELECT renews FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_one(&world.pool)
+            .await
+            .unwrap();
+        let events: Vec<String> = sqlx::query_scalar(
+            "SELECT routing_key FROM outbox_events WHERE event_id LIKE $1 ORDER BY id",
+        )
+        .bind(format!("subscription.%-{user}-%"))
+        .fetch_all(&world.pool)
+        .await
+        .unwrap();
+        // Started renewing: resume-then-cancel makes [canceled]; cancel-then-resume makes
+        // [canceled, resumed].
+        let expected: &[&str] = if renews {
+            &["subscription.canceled", "subscription.resumed"]
+        } else {
+            &["subscription.canceled"]
+        };
+        assert_eq!(events, expected, "user {user}");
+    }
+    world.cleanup().await;
+}
