@@ -90,6 +90,29 @@ pub fn readiness(checks: &[(&str, bool)]) -> HttpResponse {
     }
 }
 
+/// What a service that consumes a queue is ready with: the database answers, the broker is
+/// connected and its consumer is attached.
+#[derive(Clone)]
+pub struct ConsumerReadiness {
+    pub pool: sqlx::PgPool,
+    pub broker: crate::broker::Broker,
+    /// Set while a consumer is attached to the service's queue.
+    pub consuming: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// `GET /readyz` of a [`ConsumerReadiness`] service.
+pub async fn consumer_readyz(state: web::Data<ConsumerReadiness>) -> HttpResponse {
+    let database = crate::database::is_reachable(&state.pool).await;
+    readiness(&[
+        ("database", database),
+        ("broker", state.broker.is_ready()),
+        (
+            "consumer",
+            state.consuming.load(std::sync::atomic::Ordering::SeqCst),
+        ),
+    ])
+}
+
 /// `GET /metrics` in the Prometheus text format.
 pub async fn metrics(handle: web::Data<PrometheusHandle>) -> HttpResponse {
     HttpResponse::Ok()

@@ -165,8 +165,11 @@ fn default_base_url() -> BaseUrl {
     BaseUrl("http://localhost:8080".into())
 }
 
+/// Where the service listens unless `CHECKOUT_LISTEN` says otherwise (its healthcheck asks here too).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+
 fn default_listen() -> String {
-    "0.0.0.0:8080".into()
+    DEFAULT_LISTEN.to_string()
 }
 
 fn default_timeout_ms() -> u64 {

@@ -117,7 +117,8 @@ impl Application {
 
 impl platform::service::Service for Application {
     const NAME: &'static str = "checkout";
-    const LISTEN: (&'static str, &'static str) = ("CHECKOUT_LISTEN", "0.0.0.0:8080");
+    const LISTEN: (&'static str, &'static str) =
+        ("CHECKOUT_LISTEN", crate::configuration::DEFAULT_LISTEN);
     type Settings = Settings;
 
     fn check(settings: &Settings) -> Result<(), String> {

@@ -189,8 +189,11 @@ impl Settings {
     }
 }
 
+/// Where the service listens unless `SANDBOX_LISTEN` says otherwise (its healthcheck asks here too).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8088";
+
 fn default_listen() -> String {
-    "0.0.0.0:8088".to_owned()
+    DEFAULT_LISTEN.to_string()
 }
 fn dev_api_key() -> SecretString {
     SecretString::from(DEV_API_KEY)

@@ -187,7 +187,8 @@ impl Application {
 
 impl platform::service::Service for Application {
     const NAME: &'static str = "cryptocloud-sandbox";
-    const LISTEN: (&'static str, &'static str) = ("SANDBOX_LISTEN", "0.0.0.0:8088");
+    const LISTEN: (&'static str, &'static str) =
+        ("SANDBOX_LISTEN", crate::settings::DEFAULT_LISTEN);
     // The sandbox serves only /healthz.
     const HEALTHCHECK_PATH: &'static str = "/healthz";
     type Settings = Settings;

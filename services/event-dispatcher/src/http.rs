@@ -1,21 +1,10 @@
 //! Operations HTTP: `/healthz`, `/readyz`, `/metrics`, and the API document at
 //! `/openapi.json`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use actix_web::{web, HttpResponse};
-use platform::broker::Broker;
 use platform::http::{HealthStatus, ReadinessStatus};
-use sqlx::PgPool;
 
-#[derive(Clone)]
-pub struct Readiness {
-    pub pool: PgPool,
-    pub broker: Broker,
-    /// A consumer is attached to the `event-dispatcher` queue.
-    pub consuming: Arc<AtomicBool>,
-}
+pub use platform::http::ConsumerReadiness as Readiness;
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "getHealth", summary = "Liveness",
@@ -32,12 +21,7 @@ pub async fn healthz() -> HttpResponse {
         (status = 503, description = "The database, the broker or the consumer is down", body = ReadinessStatus),
     ))]
 pub async fn readyz(state: web::Data<Readiness>) -> HttpResponse {
-    let database = platform::database::is_reachable(&state.pool).await;
-    platform::http::readiness(&[
-        ("database", database),
-        ("broker", state.broker.is_ready()),
-        ("consumer", state.consuming.load(Ordering::SeqCst)),
-    ])
+    platform::http::consumer_readyz(state).await
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -86,8 +86,11 @@ impl Settings {
     }
 }
 
+/// Where the service listens unless `DISPATCH_LISTEN` says otherwise (its healthcheck asks here too).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8083";
+
 fn default_listen() -> String {
-    "0.0.0.0:8083".to_string()
+    DEFAULT_LISTEN.to_string()
 }
 fn default_timeout() -> u64 {
     15

@@ -165,7 +165,8 @@ impl Application {
 
 impl platform::service::Service for Application {
     const NAME: &'static str = "event-dispatcher";
-    const LISTEN: (&'static str, &'static str) = ("DISPATCH_LISTEN", "0.0.0.0:8083");
+    const LISTEN: (&'static str, &'static str) =
+        ("DISPATCH_LISTEN", crate::settings::DEFAULT_LISTEN);
     type Settings = Settings;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {

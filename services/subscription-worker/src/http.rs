@@ -1,35 +1,11 @@
-//! Operations HTTP: `/healthz`, `/readyz`, `/metrics`.
+//! Operations HTTP: `/healthz`, `/readyz` (database, broker, consumer), `/metrics`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use actix_web::web;
 
-use actix_web::{web, HttpResponse};
-use platform::broker::Broker;
-use sqlx::PgPool;
-
-/// What readiness checks.
-#[derive(Clone)]
-pub struct Readiness {
-    pub pool: PgPool,
-    pub broker: Broker,
-    /// A consumer is attached to the work queue.
-    pub consuming: Arc<AtomicBool>,
-}
-
-/// Ready when the database answers, the broker is connected and the consumer is attached.
-pub async fn readyz(state: web::Data<Readiness>) -> HttpResponse {
-    let database = platform::database::is_reachable(&state.pool).await;
-    let broker = state.broker.is_ready();
-    let consumer = state.consuming.load(Ordering::SeqCst);
-    platform::http::readiness(&[
-        ("database", database),
-        ("broker", broker),
-        ("consumer", consumer),
-    ])
-}
+pub use platform::http::ConsumerReadiness as Readiness;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(platform::http::healthz))
-        .route("/readyz", web::get().to(readyz))
+        .route("/readyz", web::get().to(platform::http::consumer_readyz))
         .route("/metrics", web::get().to(platform::http::metrics));
 }

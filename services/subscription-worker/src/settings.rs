@@ -142,8 +142,11 @@ pub struct BrokerSettings {
 fn default_api_url() -> String {
     "https://api.cryptocloud.plus".to_string()
 }
+/// Where the service listens unless `WORKER_LISTEN` says otherwise (its healthcheck asks here too).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8082";
+
 fn default_listen() -> String {
-    "0.0.0.0:8082".to_string()
+    DEFAULT_LISTEN.to_string()
 }
 fn default_notice_days() -> Vec<u32> {
     vec![7, 3, 1]

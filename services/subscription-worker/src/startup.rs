@@ -152,7 +152,7 @@ impl Application {
 
 impl platform::service::Service for Application {
     const NAME: &'static str = "subscription-worker";
-    const LISTEN: (&'static str, &'static str) = ("WORKER_LISTEN", "0.0.0.0:8082");
+    const LISTEN: (&'static str, &'static str) = ("WORKER_LISTEN", crate::settings::DEFAULT_LISTEN);
     type Settings = Settings;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {

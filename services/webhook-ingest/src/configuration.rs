@@ -79,8 +79,11 @@ impl Settings {
     }
 }
 
+/// Where the service listens unless `INGEST_LISTEN` says otherwise (its healthcheck asks here too).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8081";
+
 fn default_listen() -> String {
-    "0.0.0.0:8081".to_owned()
+    DEFAULT_LISTEN.to_string()
 }
 
 fn default_leeway_secs() -> u64 {

@@ -96,7 +96,8 @@ impl Application {
 
 impl platform::service::Service for Application {
     const NAME: &'static str = "webhook-ingest";
-    const LISTEN: (&'static str, &'static str) = ("INGEST_LISTEN", "0.0.0.0:8081");
+    const LISTEN: (&'static str, &'static str) =
+        ("INGEST_LISTEN", crate::configuration::DEFAULT_LISTEN);
     type Settings = Settings;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {
