@@ -10,3 +10,18 @@ pub use lapin;
 pub use publisher::PublishError;
 pub use supervisor::{Broker, Link};
 pub use topology::Topology;
+
+/// The deliveries of a chunk of a consumer's stream (`ready_chunks`), its errors logged:
+/// a stream error is the channel going away, and what it held is redelivered.
+pub fn delivered(
+    chunk: Vec<lapin::Result<lapin::message::Delivery>>,
+) -> Vec<lapin::message::Delivery> {
+    chunk
+        .into_iter()
+        .filter_map(|delivery| {
+            delivery
+                .inspect_err(|e| tracing::warn!(error = %e, "consumer stream error"))
+                .ok()
+        })
+        .collect()
+}

@@ -1,8 +1,10 @@
 //! The consumer of the `event-dispatcher` queue: each event becomes its stored body and one
-//! pending delivery per subscribed endpoint, in one transaction, and only then is acked,
-//! so nothing waits on a merchant's endpoint here. A message that is not an event goes to
-//! the DLQ (nack without requeue); while the database is down, the event is held (not
-//! acked) and stored again with back-off. Re-created on every new broker connection.
+//! pending delivery per subscribed endpoint, and only then is acked, so nothing waits on a
+//! merchant's endpoint here. The events that arrived together are stored in one
+//! transaction (group commit: one commit per group, not per event). A message that is not
+//! an event goes to the DLQ (nack without requeue); while the database is down, the events
+//! are held (not acked) and stored again with back-off. Re-created on every new broker
+//! connection.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +20,12 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::deliveries;
+use crate::deliveries::{self, NewEvent};
+
+/// Events stored per transaction at most: what arrived together, up to this many.
+const GROUP: usize = 100;
+/// Groups being stored at once; while all are busy, the next group fills up.
+const GROUPS_IN_FLIGHT: usize = 4;
 
 /// Consumes until `shutdown`; `consuming` tells readiness whether a consumer is attached.
 pub async fn run(
@@ -82,11 +89,9 @@ async fn consume_on(
     tracing::info!(generation = link.generation, consumer_tag = %tag, "consuming events");
     consumer
         .take_until(shutdown.clone().cancelled_owned())
-        .for_each_concurrent(usize::from(prefetch.max(1)), |delivery| async move {
-            match delivery {
-                Ok(delivery) => handle(pool, delivery, wake, shutdown).await,
-                Err(e) => tracing::warn!(error = %e, "consumer stream error"),
-            }
+        .ready_chunks(GROUP.min(usize::from(prefetch.max(1))))
+        .for_each_concurrent(GROUPS_IN_FLIGHT, |chunk| {
+            handle_group(pool, platform::broker::delivered(chunk), wake, shutdown)
         })
         .await;
     if channel.status().connected() {
@@ -95,10 +100,46 @@ async fn consume_on(
     Ok(())
 }
 
-async fn handle(pool: &PgPool, delivery: Delivery, wake: &Notify, shutdown: &CancellationToken) {
-    let routing_key = delivery.routing_key.as_str().to_string();
-    let event = match MerchantEvent::from_message(&routing_key, &delivery.data) {
-        Ok(event) => event,
+/// Stores the events of a group and acks them; dead-letters what is not an event.
+async fn handle_group(
+    pool: &PgPool,
+    deliveries: Vec<Delivery>,
+    wake: &Notify,
+    shutdown: &CancellationToken,
+) {
+    let mut group = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        if let Some(event) = decode(&delivery).await {
+            group.push((delivery, event));
+        }
+    }
+    if group.is_empty() {
+        return;
+    }
+    let events: Vec<NewEvent> = group.iter().map(|(_, e)| e.clone()).collect();
+    // One bad row must not hold the others: a group that fails is stored one by one, and
+    // only what still fails alone waits with back-off (while the database is down, all).
+    match deliveries::record_events(pool, &events).await {
+        Ok(made) => recorded(group, made, wake).await,
+        Err(e) => {
+            tracing::warn!(error = %e, count = group.len(), "cannot record events; storing them one by one");
+            for one in group {
+                store_one(pool, one, wake, shutdown).await;
+            }
+        }
+    }
+}
+
+/// The event a delivery carries; `None` when it is not one (then dead-lettered here).
+async fn decode(delivery: &Delivery) -> Option<NewEvent> {
+    let routing_key = delivery.routing_key.as_str();
+    match MerchantEvent::from_message(routing_key, &delivery.data) {
+        Ok(event) => Some(NewEvent {
+            id: event.id().to_string(),
+            event_type: routing_key.to_string(),
+            occurred_at: event.created_at(),
+            body: serde_json::to_string(&event).expect("an event serialises"),
+        }),
         Err(e) => {
             metrics::counter!("dispatch_events_total", "outcome" => "dead_lettered").increment(1);
             tracing::error!(routing_key, error = %e, "not an event: dead-lettered");
@@ -108,26 +149,37 @@ async fn handle(pool: &PgPool, delivery: Delivery, wake: &Notify, shutdown: &Can
                     ..Default::default()
                 })
                 .await;
-            return;
+            None
         }
-    };
-    let body = serde_json::to_string(&event).expect("an event serialises");
+    }
+}
+
+/// Acks the stored events (only after their commit).
+async fn recorded(group: Vec<(Delivery, NewEvent)>, made: u64, wake: &Notify) {
+    metrics::counter!("dispatch_events_total", "outcome" => "recorded")
+        .increment(group.len() as u64);
+    tracing::debug!(events = group.len(), deliveries = made, "events recorded");
+    if made > 0 {
+        wake.notify_one();
+    }
+    for (delivery, _) in group {
+        let _ = delivery.ack(BasicAckOptions::default()).await;
+    }
+}
+
+/// Stores one event, retrying with back-off until it is stored or the service stops.
+async fn store_one(
+    pool: &PgPool,
+    (delivery, event): (Delivery, NewEvent),
+    wake: &Notify,
+    shutdown: &CancellationToken,
+) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        match deliveries::record_event(pool, event.id(), &routing_key, event.created_at(), &body)
-            .await
-        {
-            Ok(made) => {
-                metrics::counter!("dispatch_events_total", "outcome" => "recorded").increment(1);
-                tracing::debug!(event_id = event.id(), deliveries = made, "event recorded");
-                if made > 0 {
-                    wake.notify_one();
-                }
-                let _ = delivery.ack(BasicAckOptions::default()).await;
-                return;
-            }
+        match deliveries::record_events(pool, std::slice::from_ref(&event)).await {
+            Ok(made) => return recorded(vec![(delivery, event)], made, wake).await,
             Err(e) => {
-                tracing::warn!(event_id = event.id(), error = %e, "cannot record an event; retrying");
+                tracing::warn!(event_id = event.id, error = %e, "cannot record an event; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     // Not acked: the broker hands it to the next consumer.

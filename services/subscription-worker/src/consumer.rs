@@ -139,13 +139,7 @@ async fn consume_on(
         .take_until(shutdown.clone().cancelled_owned())
         .ready_chunks(config.batch_size.max(1))
         .for_each_concurrent(config.concurrency.max(1), |chunk| async move {
-            let mut deliveries = Vec::with_capacity(chunk.len());
-            for delivery in chunk {
-                match delivery {
-                    Ok(delivery) => deliveries.push(delivery),
-                    Err(e) => tracing::warn!(error = %e, "consumer stream error"),
-                }
-            }
+            let deliveries = platform::broker::delivered(chunk);
             // Before anything can hand them back once more (the gate below waits, a shutdown
             // returns what waits), copies near the broker's delivery limit start afresh.
             let deliveries = refresh_worn(ctx, broker, deliveries).await;

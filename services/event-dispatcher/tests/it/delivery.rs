@@ -357,3 +357,103 @@ async fn what_is_not_an_event_is_dead_lettered_and_blocks_nothing(
     .await;
     d.stop().await;
 }
+
+/// A backlog is stored in groups (one transaction per group of what arrived together):
+/// every event once, one delivery per subscribed endpoint, a copy of an event in the same
+/// backlog adds nothing, and a message in the middle that is not an event is dead-lettered
+/// alone while the rest of its group is stored and delivered, each with its one id.
+#[sqlx::test(migrator = "platform::database::MIGRATOR")]
+async fn a_backlog_is_stored_in_groups_each_event_once_per_endpoint(
+    opts: PgPoolOptions,
+    connect: PgConnectOptions,
+) {
+    const EVENTS: i64 = 250;
+    let world = World::new(opts, connect).await;
+    let d = world.start(world.settings()).await;
+    let payments = Receiver::start();
+    let everything = Receiver::start();
+    world
+        .endpoint(&d, &payments.url(), &["payment.completed"])
+        .await;
+    world.endpoint(&d, &everything.url(), &["*"]).await;
+    // Stopped, so the backlog waits in the queue and arrives in full groups.
+    d.stop().await;
+    for n in 1..=EVENTS {
+        world.publish_payment(n).await;
+        if n == EVENTS / 2 {
+            world
+                .publish(
+                    events::messaging::ROUTING_KEY_PAYMENT_COMPLETED,
+                    "garbage-in-a-group",
+                    &[0xff],
+                )
+                .await;
+            world.publish_payment(1).await; // a copy of the first
+        }
+    }
+    let d = world.start(world.settings()).await;
+    eventually(WAIT, "every event reaches both endpoints", || async {
+        payments.received().len() >= EVENTS as usize
+            && everything.received().len() >= EVENTS as usize
+    })
+    .await;
+    for receiver in [&payments, &everything] {
+        let ids: std::collections::BTreeSet<String> = receiver
+            .received()
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_string))
+            .collect();
+        assert_eq!(ids.len(), EVENTS as usize, "one id per event");
+    }
+    let (events, deliveries): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM webhook_events), (SELECT count(*) FROM webhook_deliveries)",
+    )
+    .fetch_one(&world.pool)
+    .await
+    .unwrap();
+    assert_eq!((events, deliveries), (EVENTS, 2 * EVENTS));
+    // Rows written by one transaction share its id (`xmin`): far fewer than one per event.
+    let transactions: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM webhook_events")
+            .fetch_one(&world.pool)
+            .await
+            .unwrap();
+    assert!(
+        transactions <= EVENTS / 4,
+        "{transactions} transactions stored {EVENTS} events"
+    );
+    let link = world.broker.link().expect("connected");
+    let channel = link.connection.create_channel().await.unwrap();
+    let count = |queue: String| {
+        let channel = channel.clone();
+        async move {
+            channel
+                .queue_declare(
+                    queue.as_str().into(),
+                    lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    Default::default(),
+                )
+                .await
+                .map(|q| q.message_count())
+                .unwrap_or(u32::MAX)
+        }
+    };
+    let (queue, dlq) = (
+        world.topology.work_queue.clone(),
+        world.topology.dead_letter_queue.clone(),
+    );
+    eventually(
+        WAIT,
+        "the queue is empty and the DLQ holds the one bad message",
+        || {
+            let (queue, dlq) = (queue.clone(), dlq.clone());
+            let count = &count;
+            async move { count(queue).await == 0 && count(dlq).await == 1 }
+        },
+    )
+    .await;
+    d.stop().await;
+}
