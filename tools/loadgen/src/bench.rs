@@ -69,7 +69,8 @@ impl Bench {
         Meter::start(groups)
     }
 
-    pub fn record(&mut self, phase: &str, meter: Meter) {
+    /// Ends a phase's accounting and keeps it; returns what it used.
+    pub fn record(&mut self, phase: &str, meter: Meter) -> Usage {
         let usage = meter.finish();
         eprintln!(
             "  [{phase}] cpu s: {}",
@@ -80,7 +81,8 @@ impl Bench {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        self.phases.push((phase.to_string(), usage));
+        self.phases.push((phase.to_string(), usage.clone()));
+        usage
     }
 
     pub async fn purge_work_queue(&self) -> anyhow::Result<()> {
@@ -89,6 +91,28 @@ impl Bench {
 
     pub async fn work_queue_len(&self) -> anyhow::Result<u32> {
         broker::queue_len(&self.channel, &self.topology.work_queue).await
+    }
+
+    /// Waits until what the last run left behind is done (the outbox relayed, the
+    /// dispatcher's queue empty), so it does not run into the next one's measurement.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        let dispatcher = events::messaging::dispatcher_topology_beside(&self.topology);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let unsent: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
+                    .fetch_one(&self.pool)
+                    .await?;
+            let queued = broker::queue_len(&self.channel, &dispatcher.work_queue).await?;
+            if unsent == 0 && queued == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "still {unsent} events in the outbox and {queued} in the dispatcher's queue after 300 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Stops the worker so postbacks stay in the queue.

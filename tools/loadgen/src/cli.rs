@@ -33,13 +33,18 @@ pub enum Command {
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct Options {
     /// Seconds per closed-loop run (each ingest level, each ceiling, each checkout run).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 5)]
     pub duration_secs: u64,
+    /// Times each scenario runs interleaved with its ceilings; ratios are the median of
+    /// the runs, with their range.
+    #[arg(long, default_value_t = 3)]
+    #[serde(default = "one")]
+    pub reps: usize,
     /// Ingest concurrencies (requests or publishes in flight).
     #[arg(long, value_delimiter = ',', default_values_t = [16, 64, 256])]
     pub concurrency: Vec<usize>,
-    /// Paid invoices waiting for the worker.
-    #[arg(long, default_value_t = 20_000)]
+    /// Paid invoices waiting for the worker, per run.
+    #[arg(long, default_value_t = 10_000)]
     pub worker_payments: usize,
     /// Database pool of the worker and of its ceiling (WORKER_DB_POOL_SIZE).
     #[arg(long, default_value_t = 10)]
@@ -92,12 +97,17 @@ impl Options {
     pub fn effective(mut self) -> Self {
         if self.smoke {
             self.duration_secs = 1;
+            self.reps = 1;
             self.concurrency = vec![4, 16];
             self.worker_payments = 200;
             self.fixed_rate_secs = 1;
             self.checkout_concurrency = 8;
         }
         self
+    }
+
+    pub fn reps(&self) -> usize {
+        self.reps.max(1)
     }
 
     pub fn duration(&self) -> Duration {
@@ -109,6 +119,11 @@ impl Options {
     }
 }
 
+/// Reports written before `--reps` ran everything once.
+fn one() -> usize {
+    1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +133,8 @@ mod tests {
         let cli = Cli::parse_from(["loadgen"]);
         let o = cli.options.clone().effective();
         assert_eq!(o.concurrency, [16, 64, 256]);
-        assert_eq!(o.worker_payments, 20_000);
+        assert_eq!(o.worker_payments, 10_000);
+        assert_eq!(o.reps, 3);
         assert_eq!(o.checkout_concurrency, 64);
         assert_eq!(o.checkout_latency_ms, 100);
         assert!(o.runs("worker") && o.runs("ingest") && o.runs("checkout"));

@@ -12,6 +12,7 @@ mod fixtures;
 mod ingest;
 mod load;
 mod procs;
+mod ratio;
 mod report;
 mod stats;
 mod worker;
@@ -157,6 +158,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let _ = amqp.close(200, "done".into()).await;
     stack.destroy().await?;
     let (idle, ingest, checkout, worker, dispatch) = outcome?;
+    let (checkout, checkout_reps) = match checkout {
+        Some((runs, reps)) => (Some(runs), reps),
+        None => (None, Vec::new()),
+    };
 
     let report = Report {
         meta: Meta {
@@ -173,6 +178,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         idle,
         ingest,
         checkout,
+        checkout_reps,
         worker,
         dispatch,
         phases,
@@ -202,7 +208,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
 type Outcome = (
     procs::Usage,
     Option<ingest::IngestResult>,
-    Option<Vec<checkout::CheckoutRun>>,
+    Option<(Vec<checkout::CheckoutRun>, Vec<checkout::CheckoutRep>)>,
     Option<worker::WorkerResult>,
     Option<dispatch::DispatchResult>,
 );
