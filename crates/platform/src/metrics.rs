@@ -16,15 +16,17 @@ pub fn handle() -> PrometheusHandle {
             .install_recorder()
             .expect("the metrics recorder is installed once")
     });
-    // Histograms keep every sample until upkeep drains them into summaries: without a
-    // scraper, memory would grow with every request.
+    // Histograms keep every sample until upkeep drains them into buckets: without a
+    // scraper, memory would grow with every request. Every second, so under load one
+    // second of samples is held, not five (about 1 MB of the ingest's peak at 256
+    // connections, docs/benchmarks.md).
     static UPKEEP: OnceLock<()> = OnceLock::new();
     UPKEEP.get_or_init(|| {
         let upkeep = handle.clone();
         std::thread::Builder::new()
             .name("metrics-upkeep".into())
             .spawn(move || loop {
-                std::thread::sleep(std::time::Duration::from_secs(5));
+                std::thread::sleep(std::time::Duration::from_secs(1));
                 upkeep.run_upkeep();
             })
             .expect("the metrics upkeep thread starts");
