@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use hyper::StatusCode;
 use payments::creation::{self, Invoicing, NewPayment};
@@ -213,18 +213,7 @@ async fn ceiling(bench: &mut Bench) -> anyhow::Result<(RunStats, crate::procs::U
             })
         })
         .collect();
-    let mut ok = 0;
-    let mut errors = std::collections::BTreeMap::new();
-    let mut latencies = Latencies::default();
-    for task in futures::future::join_all(tasks).await {
-        let (o, f, l) = task?;
-        ok += o;
-        if f > 0 {
-            *errors.entry("not opened".to_string()).or_default() += f;
-        }
-        latencies.merge(&l);
-    }
-    let stats = RunStats::new(ok, errors, started.elapsed(), &latencies);
+    let stats = RunStats::gather(tasks, "not opened", started).await?;
     let usage = bench.record("checkout ceiling", meter);
     pool.close().await;
     Ok((stats, usage))

@@ -82,6 +82,28 @@ impl RunStats {
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
+
+    /// One run's figures from the `(ok, failed, latencies)` of the tasks that made it, the
+    /// failed ones counted under `failure`.
+    pub async fn gather(
+        tasks: Vec<tokio::task::JoinHandle<(u64, u64, Latencies)>>,
+        failure: &str,
+        started: tokio::time::Instant,
+    ) -> anyhow::Result<Self> {
+        let (mut ok, mut failed) = (0, 0);
+        let mut latencies = Latencies::default();
+        for task in futures::future::join_all(tasks).await {
+            let (o, f, l) = task?;
+            ok += o;
+            failed += f;
+            latencies.merge(&l);
+        }
+        let mut errors = BTreeMap::new();
+        if failed > 0 {
+            errors.insert(failure.to_string(), failed);
+        }
+        Ok(Self::new(ok, errors, started.elapsed(), &latencies))
+    }
 }
 
 /// Percentiles of plain millisecond values (timestamps the system recorded).

@@ -372,18 +372,7 @@ async fn ceiling(
             })
         })
         .collect();
-    let mut ok = 0;
-    let mut errors = std::collections::BTreeMap::new();
-    let mut latencies = Latencies::default();
-    for task in futures::future::join_all(tasks).await {
-        let (o, e, l) = task?;
-        ok += o;
-        if e > 0 {
-            *errors.entry("not applied".to_string()).or_default() += e;
-        }
-        latencies.merge(&l);
-    }
-    let stats = RunStats::new(ok, errors, started.elapsed(), &latencies);
+    let stats = RunStats::gather(tasks, "not applied", started).await?;
     let usage = bench.record(&format!("worker ceiling, {per_tx} per tx"), meter);
     pool.close().await;
     sqlx::query(

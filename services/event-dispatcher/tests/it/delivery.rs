@@ -335,24 +335,8 @@ async fn what_is_not_an_event_is_dead_lettered_and_blocks_nothing(
         receiver.received()[0].header("webhook-id"),
         Some(id.as_str())
     );
-    let link = world.broker.link().expect("connected");
-    let channel = link.connection.create_channel().await.unwrap();
-    let dlq = world.topology.dead_letter_queue.clone();
-    eventually(WAIT, "both are in the DLQ", || {
-        let (channel, dlq) = (channel.clone(), dlq.clone());
-        async move {
-            channel
-                .queue_declare(
-                    dlq.as_str().into(),
-                    lapin::options::QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    Default::default(),
-                )
-                .await
-                .is_ok_and(|q| q.message_count() == 2)
-        }
+    eventually(WAIT, "both are in the DLQ", || async {
+        world.queue_len(&world.topology.dead_letter_queue).await == 2
     })
     .await;
     d.stop().await;
@@ -422,36 +406,12 @@ async fn a_backlog_is_stored_in_groups_each_event_once_per_endpoint(
         transactions <= EVENTS / 4,
         "{transactions} transactions stored {EVENTS} events"
     );
-    let link = world.broker.link().expect("connected");
-    let channel = link.connection.create_channel().await.unwrap();
-    let count = |queue: String| {
-        let channel = channel.clone();
-        async move {
-            channel
-                .queue_declare(
-                    queue.as_str().into(),
-                    lapin::options::QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    Default::default(),
-                )
-                .await
-                .map(|q| q.message_count())
-                .unwrap_or(u32::MAX)
-        }
-    };
-    let (queue, dlq) = (
-        world.topology.work_queue.clone(),
-        world.topology.dead_letter_queue.clone(),
-    );
     eventually(
         WAIT,
         "the queue is empty and the DLQ holds the one bad message",
-        || {
-            let (queue, dlq) = (queue.clone(), dlq.clone());
-            let count = &count;
-            async move { count(queue).await == 0 && count(dlq).await == 1 }
+        || async {
+            world.queue_len(&world.topology.work_queue).await == 0
+                && world.queue_len(&world.topology.dead_letter_queue).await == 1
         },
     )
     .await;

@@ -189,6 +189,28 @@ impl World {
             .expect("published");
     }
 
+    /// Messages in one of the test's queues now (`u32::MAX` while it cannot be read).
+    pub async fn queue_len(&self, queue: &str) -> u32 {
+        let Some(link) = self.broker.link() else {
+            return u32::MAX;
+        };
+        let Ok(channel) = link.connection.create_channel().await else {
+            return u32::MAX;
+        };
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await;
+        let _ = channel.close(200, "done".into()).await;
+        declared.map_or(u32::MAX, |q| q.message_count())
+    }
+
     /// The deliveries log of an endpoint.
     pub async fn log(&self, d: &Dispatcher, endpoint: &str, query: &str) -> Vec<serde_json::Value> {
         let res = self
