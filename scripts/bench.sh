@@ -4,7 +4,8 @@
 # figure beside its ceiling, tears everything down and rewrites the generated section
 # of docs/benchmarks.md (the hand-written analysis around it is kept).
 #
-#   scripts/bench.sh                 # the full run (about 6 minutes on 2 cores)
+#   scripts/bench.sh                 # the full run, each scenario three times beside its
+#                                    # ceilings (6–8 minutes on 2 cores)
 #   scripts/bench.sh --smoke         # a few seconds, tiny figures; writes nothing
 #   scripts/bench.sh --phases worker # any loadgen option is passed on (loadgen --help)
 #
