@@ -107,24 +107,25 @@ async fn handle_group(
     wake: &Notify,
     shutdown: &CancellationToken,
 ) {
-    let mut group = Vec::with_capacity(deliveries.len());
+    let mut held = Vec::with_capacity(deliveries.len());
+    let mut events = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
         if let Some(event) = decode(&delivery).await {
-            group.push((delivery, event));
+            held.push(delivery);
+            events.push(event);
         }
     }
-    if group.is_empty() {
+    if events.is_empty() {
         return;
     }
-    let events: Vec<NewEvent> = group.iter().map(|(_, e)| e.clone()).collect();
     // One bad row must not hold the others: a group that fails is stored one by one, and
     // only what still fails alone waits with back-off (while the database is down, all).
     match deliveries::record_events(pool, &events).await {
-        Ok(made) => recorded(group, made, wake).await,
+        Ok(made) => recorded(held, made, wake).await,
         Err(e) => {
-            tracing::warn!(error = %e, count = group.len(), "cannot record events; storing them one by one");
-            for one in group {
-                store_one(pool, one, wake, shutdown).await;
+            tracing::warn!(error = %e, count = events.len(), "cannot record events; storing them one by one");
+            for (delivery, event) in held.into_iter().zip(events) {
+                store_one(pool, delivery, event, wake, shutdown).await;
             }
         }
     }
@@ -155,14 +156,14 @@ async fn decode(delivery: &Delivery) -> Option<NewEvent> {
 }
 
 /// Acks the stored events (only after their commit).
-async fn recorded(group: Vec<(Delivery, NewEvent)>, made: u64, wake: &Notify) {
+async fn recorded(stored: Vec<Delivery>, made: u64, wake: &Notify) {
     metrics::counter!("dispatch_events_total", "outcome" => "recorded")
-        .increment(group.len() as u64);
-    tracing::debug!(events = group.len(), deliveries = made, "events recorded");
+        .increment(stored.len() as u64);
+    tracing::debug!(events = stored.len(), deliveries = made, "events recorded");
     if made > 0 {
         wake.notify_one();
     }
-    for (delivery, _) in group {
+    for delivery in stored {
         let _ = delivery.ack(BasicAckOptions::default()).await;
     }
 }
@@ -170,14 +171,15 @@ async fn recorded(group: Vec<(Delivery, NewEvent)>, made: u64, wake: &Notify) {
 /// Stores one event, retrying with back-off until it is stored or the service stops.
 async fn store_one(
     pool: &PgPool,
-    (delivery, event): (Delivery, NewEvent),
+    delivery: Delivery,
+    event: NewEvent,
     wake: &Notify,
     shutdown: &CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(200);
     loop {
         match deliveries::record_events(pool, std::slice::from_ref(&event)).await {
-            Ok(made) => return recorded(vec![(delivery, event)], made, wake).await,
+            Ok(made) => return recorded(vec![delivery], made, wake).await,
             Err(e) => {
                 tracing::warn!(event_id = event.id, error = %e, "cannot record an event; retrying");
                 tokio::select! {

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use events::messaging::{attempt_of, carried_headers, header_str, headers, text, Carry};
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::types::FieldTable;
 use lapin::BasicProperties;
 use platform::broker::Broker;
@@ -97,18 +97,9 @@ async fn walk(broker: &Broker, mut replay: impl FnMut(&DeadLetter) -> bool) -> a
     let link = broker
         .link()
         .ok_or_else(|| anyhow::anyhow!("not connected to RabbitMQ"))?;
+    let count = broker.queue_len(&topology.dead_letter_queue).await?;
     let channel = link.connection.create_channel().await?;
-    let queue = channel
-        .queue_declare(
-            topology.dead_letter_queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    for _ in 0..queue.message_count() {
+    for _ in 0..count {
         let Some(message) = channel
             .basic_get(
                 topology.dead_letter_queue.as_str().into(),

@@ -103,6 +103,26 @@ impl Broker {
         }
     }
 
+    /// Messages ready in `queue` now (a passive declare on a channel of its own).
+    pub async fn queue_len(&self, queue: &str) -> anyhow::Result<u32> {
+        let link = self
+            .link()
+            .ok_or_else(|| anyhow::anyhow!("not connected to RabbitMQ"))?;
+        let channel = link.connection.create_channel().await?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await;
+        let _ = channel.close(200, "counted".into()).await;
+        Ok(declared?.message_count())
+    }
+
     /// Waits until connected, at most `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let mut rx = self.links();

@@ -191,24 +191,7 @@ impl World {
 
     /// Messages in one of the test's queues now (`u32::MAX` while it cannot be read).
     pub async fn queue_len(&self, queue: &str) -> u32 {
-        let Some(link) = self.broker.link() else {
-            return u32::MAX;
-        };
-        let Ok(channel) = link.connection.create_channel().await else {
-            return u32::MAX;
-        };
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await;
-        let _ = channel.close(200, "done".into()).await;
-        declared.map_or(u32::MAX, |q| q.message_count())
+        self.broker.queue_len(queue).await.unwrap_or(u32::MAX)
     }
 
     /// The deliveries log of an endpoint.

@@ -418,19 +418,7 @@ impl World {
 
     /// Messages ready in a queue.
     pub async fn queue_len(&self, queue: &str) -> u32 {
-        let channel = self.channel().await;
-        let q = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        q.message_count()
+        self.broker.queue_len(queue).await.unwrap()
     }
 
     pub async fn channel(&self) -> lapin::Channel {
